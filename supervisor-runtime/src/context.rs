@@ -1,0 +1,334 @@
+//! [`Context`]: what one incarnation of a node sees of its supervisor.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::{check_name, join_name, ChildSpec, NodeOptions};
+use crate::error::{Error, ErrorKind, Reason, SharedError};
+use crate::group::{GroupLink, GroupShared, Msg, SpawnedSet};
+use crate::runnable::{BoxRunnable, Runnable};
+
+const CANCELLED: u8 = 1;
+const HEALTHY: u8 = 2;
+const DONE: u8 = 4;
+const AUTO_HEALTHY: u8 = 8;
+const MISUSED: u8 = 16;
+
+/// The handle one incarnation of a node has on its supervisor: its name,
+/// its health signals, its cancellation, and its own children.
+///
+/// Cheap to clone (one reference count); every clone speaks for the same
+/// incarnation. A new incarnation gets a new `Context`, so a clone kept by a
+/// finished incarnation cannot signal for its successor.
+///
+/// ```
+/// use std::time::Duration;
+/// use supervisor_runtime::Context;
+///
+/// async fn poller(ctx: Context) -> Result<(), std::io::Error> {
+///     ctx.healthy();
+///     while !ctx.sleep(Duration::from_secs(1)).await {
+///         // one round of work per second until asked to stop
+///     }
+///     Ok(())
+/// }
+/// # let _ = poller;
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<CtxInner>,
+}
+
+pub(crate) struct CtxInner {
+    pub(crate) link: Arc<GroupLink>,
+    pub(crate) local: Arc<str>,
+    pub(crate) idx: u32,
+    pub(crate) gen: u32,
+    flags: AtomicU8,
+    notify: Notify,
+    name: OnceLock<Box<str>>,
+    /// The group this node runs, or the set of children it spawned.
+    pub(crate) sub: OnceLock<Arc<GroupShared>>,
+    extra: OnceLock<Box<Mutex<Extra>>>,
+}
+
+#[derive(Default)]
+struct Extra {
+    on_cancel: Vec<Box<dyn FnOnce() + Send>>,
+    forced: Option<SharedError>,
+    set: Option<SpawnedSet>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("name", &self.name())
+            .field("incarnation", &self.inner.gen)
+            .finish()
+    }
+}
+
+impl Context {
+    pub(crate) fn new(link: Arc<GroupLink>, local: Arc<str>, idx: u32, gen: u32, auto_healthy: bool) -> Self {
+        Context {
+            inner: Arc::new(CtxInner {
+                link,
+                local,
+                idx,
+                gen,
+                flags: AtomicU8::new(if auto_healthy { HEALTHY | AUTO_HEALTHY } else { 0 }),
+                notify: Notify::new(),
+                name: OnceLock::new(),
+                sub: OnceLock::new(),
+                extra: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The node's distinguished name: its ancestors' names joined with `.`,
+    /// e.g. `app.web.http`. Built on first use.
+    pub fn name(&self) -> &str {
+        self.inner
+            .name
+            .get_or_init(|| join_name(&self.inner.link.name, &self.inner.local).into_boxed_str())
+    }
+
+    /// The incarnation number: 1 for the first run, then one more per restart.
+    pub fn incarnation(&self) -> u32 {
+        self.inner.gen
+    }
+
+    /// Signals that this incarnation is up: in a sequential group the next
+    /// sibling may start, `after` dependents may start, `start_timeout` is met.
+    ///
+    /// Calling it twice, or after [`done`](Context::done), is a programming
+    /// error: the incarnation is stopped and counted as failed.
+    pub fn healthy(&self) {
+        let prev = self.inner.flags.fetch_or(HEALTHY, Ordering::AcqRel);
+        if prev & AUTO_HEALTHY != 0 && prev & DONE == 0 {
+            return; // `ready(on_start)`: already healthy, an explicit signal is harmless
+        }
+        if prev & (HEALTHY | DONE) != 0 {
+            self.misuse("`ctx.healthy()` called twice in one incarnation");
+            return;
+        }
+        self.send(Msg::Healthy {
+            idx: self.inner.idx,
+            gen: self.inner.gen,
+        });
+    }
+
+    /// Signals that this incarnation has finished its job: when it then
+    /// returns `Ok(())` it is *done* and not restarted (it reruns only if its
+    /// group restarts), and the children it spawned keep running until the
+    /// node is stopped or restarted.
+    ///
+    /// Calling it before [`healthy`](Context::healthy), or twice, is a
+    /// programming error: the incarnation is stopped and counted as failed.
+    pub fn done(&self) {
+        let prev = self.inner.flags.fetch_or(DONE, Ordering::AcqRel);
+        if prev & DONE != 0 {
+            self.misuse("`ctx.done()` called twice in one incarnation");
+            return;
+        }
+        if prev & HEALTHY == 0 {
+            self.misuse("`ctx.done()` called before `ctx.healthy()`");
+            return;
+        }
+        self.send(Msg::Done {
+            idx: self.inner.idx,
+            gen: self.inner.gen,
+        });
+    }
+
+    /// Resolves once this incarnation is asked to stop (at once if it already was).
+    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
+        async move {
+            loop {
+                let notified = self.inner.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.is_cancelled() {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+
+    /// Whether this incarnation has been asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.flags.load(Ordering::Acquire) & CANCELLED != 0
+    }
+
+    /// Sleeps for `d`, or less if the incarnation is asked to stop meanwhile.
+    /// Returns `true` when cut short by cancellation.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.cancelled() => true,
+            _ = tokio::time::sleep(d) => self.is_cancelled(),
+        }
+    }
+
+    /// Spawns a supervised child of this node, named `<this node>.<name>`.
+    ///
+    /// It restarts on its own (one_for_one, permanent, default backoff,
+    /// intensity 3 within 5 s; past that this incarnation fails). It ends when
+    /// this incarnation ends — unless this incarnation signalled
+    /// [`done`](Context::done) and returned `Ok(())`, in which case it runs
+    /// until the node is stopped or restarted.
+    ///
+    /// Errors: a name that breaks the name rule, a name already live under
+    /// this node, or an incarnation that is stopping or over.
+    pub fn spawn(&self, name: impl Into<String>, r: impl Runnable) -> Result<(), Error> {
+        let name = name.into();
+        check_name(&name)?;
+        let spec = ChildSpec::new(name, r.boxed(), NodeOptions::default());
+        self.with_set(|set| set.add(vec![spec]))
+    }
+
+    /// Spawns several children that restart together (one_for_all): if one
+    /// fails, all of them are stopped and started again. Names and lifetime
+    /// follow [`spawn`](Context::spawn); a bad or duplicate name starts none.
+    pub fn spawn_group<N: Into<String>, R: Runnable>(
+        &self,
+        children: impl IntoIterator<Item = (N, R)>,
+    ) -> Result<(), Error> {
+        let mut specs = Vec::new();
+        for (name, r) in children {
+            let name = name.into();
+            check_name(&name)?;
+            if specs.iter().any(|s: &ChildSpec| *s.name == *name) {
+                return Err(Error::new(
+                    ErrorKind::DuplicateName,
+                    Some(join_name(self.name(), &name)),
+                    format!("`spawn_group` lists `{name}` twice"),
+                ));
+            }
+            specs.push(ChildSpec::new(name, BoxRunnable::clone(&r.boxed()), NodeOptions::default()));
+        }
+        if specs.is_empty() {
+            return Ok(());
+        }
+        self.with_set(|set| set.add_group(specs))
+    }
+
+    /// Registers `f` to be called once when this incarnation is asked to stop
+    /// (at once if it already was): for resources that do not watch
+    /// cancellation themselves, such as a blocking server's stop function.
+    pub fn on_cancel(&self, f: impl FnOnce() + Send + 'static) {
+        if self.is_cancelled() {
+            f();
+            return;
+        }
+        let mut extra = self.extra().lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_cancelled() {
+            drop(extra);
+            f();
+        } else {
+            extra.on_cancel.push(Box::new(f));
+        }
+    }
+
+    fn with_set(&self, f: impl FnOnce(&SpawnedSet) -> Result<(), Error>) -> Result<(), Error> {
+        if self.is_cancelled() || self.inner.link.tree.is_shutting_down() {
+            return Err(Error::shutting_down(self.name()));
+        }
+        let mut extra = self.extra().lock().unwrap_or_else(|p| p.into_inner());
+        if extra.set.is_none() {
+            let set = SpawnedSet::start(self)?;
+            extra.set = Some(set);
+        }
+        let set = extra.set.as_ref().expect("created above");
+        f(set)
+    }
+
+    fn extra(&self) -> &Mutex<Extra> {
+        self.inner.extra.get_or_init(Default::default)
+    }
+
+    fn send(&self, msg: Msg) {
+        // The group may be gone (the tree ended): nothing is listening then.
+        let _ = self.inner.link.tx.send(msg);
+    }
+
+    /// A wrong-order signal: the incarnation fails, the tree stays sound.
+    fn misuse(&self, why: &str) {
+        self.inner.flags.fetch_or(MISUSED, Ordering::AcqRel);
+        self.fail(Arc::new(Reason(why.to_owned())));
+    }
+
+    /// Fails this incarnation with `err` (kept even if it then returns `Ok`),
+    /// and asks its group to stop it.
+    pub(crate) fn fail(&self, err: SharedError) {
+        self.force_error(err);
+        self.send(Msg::Fail {
+            idx: self.inner.idx,
+            gen: self.inner.gen,
+        });
+    }
+
+    /// Records the error this incarnation fails with, whatever it returns.
+    pub(crate) fn force_error(&self, err: SharedError) {
+        let mut extra = self.extra().lock().unwrap_or_else(|p| p.into_inner());
+        if extra.forced.is_none() {
+            extra.forced = Some(err);
+        }
+    }
+
+    pub(crate) fn forced_error(&self) -> Option<SharedError> {
+        self.inner
+            .extra
+            .get()
+            .and_then(|m| m.lock().unwrap_or_else(|p| p.into_inner()).forced.clone())
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        let f = self.inner.flags.load(Ordering::Acquire);
+        f & DONE != 0 && f & MISUSED == 0
+    }
+
+    /// Asks this incarnation to stop: sets the flag, wakes waiters, runs the
+    /// `on_cancel` callbacks and stops the children it spawned.
+    pub(crate) fn cancel(&self) {
+        let prev = self.inner.flags.fetch_or(CANCELLED, Ordering::AcqRel);
+        if prev & CANCELLED != 0 {
+            return;
+        }
+        self.inner.notify.notify_waiters();
+        if let Some(extra) = self.inner.extra.get() {
+            let (callbacks, set_token) = {
+                let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
+                (std::mem::take(&mut e.on_cancel), e.set.as_ref().map(|s| s.token.clone()))
+            };
+            if let Some(t) = set_token {
+                t.cancel();
+            }
+            for f in callbacks {
+                // A panicking callback must not take the supervisor down with it.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            }
+        }
+    }
+
+    /// Called when the incarnation's own task has ended: stops its spawned
+    /// children unless it ended `done` with `Ok`, and returns a handle on the
+    /// set to wait for before the ending is reported.
+    pub(crate) fn finish_main(&self, keep_children: bool) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
+        let extra = self.inner.extra.get()?;
+        let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
+        let set = e.set.as_mut()?;
+        if keep_children {
+            set.seal();
+        } else {
+            set.token.cancel();
+        }
+        set.join.take().map(|j| (set.token.clone(), j))
+    }
+}

@@ -1,0 +1,473 @@
+//! [`DynamicGroup`]: a node whose children are added and removed at runtime
+//! by key, optionally driven by a [`Table`] of the desired set.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+
+use crate::builder::{check_name, join_name, ChildSpec, NodeOptions};
+use crate::context::Context;
+use crate::error::{BoxError, Error, ErrorKind};
+use crate::event::NodeState;
+use crate::group::{new_group, run_group, runtime_spec, GroupShared, Msg, Periodic, StopSignal};
+use crate::incarnation;
+use crate::options::{Backoff, Intensity, Restart, Strategy};
+use crate::runnable::{BoxRunnable, Runnable};
+
+static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
+
+/// The desired set of a [`DynamicGroup`]: keys and the values its factory
+/// turns into children.
+///
+/// Read when the group starts, then every reconcile period and on
+/// [`DynamicGroup::reconcile`]. An error while reading is logged and the
+/// children are left as they are: nothing is stopped because a table could
+/// not be read.
+pub trait Table<V>: Send + Sync + 'static {
+    /// The current entries.
+    fn load(&self) -> Result<Vec<(String, V)>, BoxError>;
+}
+
+/// A [`Table`] in memory: cheap to clone, every clone sees the same entries.
+///
+/// ```
+/// use supervisor_runtime::{MemoryTable, Table};
+/// let t = MemoryTable::new();
+/// t.insert("eu-1", 8080u16);
+/// t.insert("us-1", 8081u16);
+/// t.remove("eu-1");
+/// assert_eq!(t.load().unwrap(), vec![("us-1".to_string(), 8081)]);
+/// ```
+pub struct MemoryTable<V> {
+    entries: Arc<Mutex<BTreeMap<String, V>>>,
+}
+
+impl<V> Clone for MemoryTable<V> {
+    fn clone(&self) -> Self {
+        MemoryTable {
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+impl<V> Default for MemoryTable<V> {
+    fn default() -> Self {
+        MemoryTable {
+            entries: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for MemoryTable<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryTable").field("len", &self.lock().len()).finish()
+    }
+}
+
+impl<V> MemoryTable<V> {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, V>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the value of `key`; returns the previous one.
+    pub fn insert(&self, key: impl Into<String>, value: V) -> Option<V> {
+        self.lock().insert(key.into(), value)
+    }
+
+    /// Removes `key`; returns its value.
+    pub fn remove(&self, key: &str) -> Option<V> {
+        self.lock().remove(key)
+    }
+}
+
+impl<V: Clone + Send + 'static> Table<V> for MemoryTable<V> {
+    fn load(&self) -> Result<Vec<(String, V)>, BoxError> {
+        Ok(self.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
+/// Proof of one [`DynamicGroup::add`], to [`remove`](DynamicGroup::remove) that child.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Token {
+    group: u64,
+    seq: u64,
+    key: String,
+}
+
+impl Token {
+    /// The key the child was added under.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+type Source = dyn Fn() -> Result<Vec<(String, BoxRunnable)>, BoxError> + Send + Sync;
+
+/// A node whose children are added and removed at runtime, by key, from
+/// anywhere that holds a clone (an HTTP handler, another child).
+///
+/// At most one live child per key; keyed children are permanent by default
+/// and follow the group's backoff and intensity (defaults: parallel,
+/// one_for_one, 3 restarts within 5 s). Registered children survive
+/// restarts of the group: a new incarnation starts all of them again.
+///
+/// ```
+/// use supervisor_runtime::{Child, Context, DynamicGroup, Group};
+///
+/// async fn job(ctx: Context) -> Result<(), std::io::Error> {
+///     ctx.healthy();
+///     ctx.cancelled().await;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor_runtime::Error> {
+/// let jobs = DynamicGroup::new();
+/// let tree = Group::parallel("app").child(Child::new("jobs", jobs.clone())).build()?;
+/// let handle = tree.start();
+/// let token = jobs.add("nightly", job).await?;   // runs as `app.jobs.nightly`
+/// assert!(jobs.add("nightly", job).await.is_err()); // one live child per key
+/// jobs.remove(&token).await?;
+/// handle.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DynamicGroup {
+    inner: Arc<DynInner>,
+}
+
+struct DynInner {
+    id: u64,
+    reg: Mutex<Registry>,
+    source: Option<Box<Source>>,
+    period: Duration,
+    intensity: Intensity,
+    backoff: Backoff,
+    restart: Restart,
+}
+
+#[derive(Default)]
+struct Registry {
+    entries: BTreeMap<String, Entry>,
+    seq: u64,
+    current: Weak<GroupShared>,
+    /// The tree it last ran in has shut down.
+    closed: bool,
+}
+
+struct Entry {
+    runnable: BoxRunnable,
+    seq: u64,
+    from_table: bool,
+}
+
+impl std::fmt::Debug for DynamicGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamicGroup").field("keys", &self.keys()).finish()
+    }
+}
+
+impl Default for DynamicGroup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DynamicGroup {
+    /// An empty group; children come with [`add`](DynamicGroup::add).
+    pub fn new() -> Self {
+        Self::build(None)
+    }
+
+    /// A group driven by `table`: each entry `(key, value)` runs
+    /// `factory(key, &value)` under `key`. Entries that disappear from the
+    /// table are stopped and not restarted. Reconciled when the group
+    /// starts, every minute (see [`reconcile_every`](DynamicGroup::reconcile_every))
+    /// and on [`reconcile`](DynamicGroup::reconcile). Children added with
+    /// [`add`](DynamicGroup::add) are left alone by the table.
+    pub fn with_table<V, R: Runnable>(
+        table: impl Table<V>,
+        factory: impl Fn(&str, &V) -> R + Send + Sync + 'static,
+    ) -> Self {
+        let source: Box<Source> = Box::new(move || {
+            Ok(table
+                .load()?
+                .into_iter()
+                .map(|(k, v)| {
+                    let r = factory(&k, &v).boxed();
+                    (k, r)
+                })
+                .collect())
+        });
+        Self::build(Some(source))
+    }
+
+    fn build(source: Option<Box<Source>>) -> Self {
+        DynamicGroup {
+            inner: Arc::new(DynInner {
+                id: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
+                reg: Mutex::new(Registry::default()),
+                source,
+                period: Duration::from_secs(60),
+                intensity: Intensity::default(),
+                backoff: Backoff::default(),
+                restart: Restart::Permanent,
+            }),
+        }
+    }
+
+    fn configure(self, f: impl FnOnce(&mut DynInner)) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                f(&mut inner);
+                DynamicGroup {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => {
+                tracing::warn!("DynamicGroup configured after it was cloned; setting ignored");
+                DynamicGroup { inner }
+            }
+        }
+    }
+
+    /// How often the table is read again. Default: every minute.
+    /// Configure before cloning the group.
+    pub fn reconcile_every(self, d: Duration) -> Self {
+        self.configure(|i| i.period = d.max(Duration::from_millis(1)))
+    }
+
+    /// Restart limit of the keyed children. Default: 3 within 5 s.
+    pub fn intensity(self, i: Intensity) -> Self {
+        self.configure(|x| x.intensity = i)
+    }
+
+    /// Backoff of the keyed children. Default: exponential 100 ms × 2 up to 30 s.
+    pub fn backoff(self, b: Backoff) -> Self {
+        self.configure(|x| x.backoff = b)
+    }
+
+    /// Restart type of the keyed children. Default: permanent.
+    pub fn restart(self, r: Restart) -> Self {
+        self.configure(|x| x.restart = r)
+    }
+
+    fn reg(&self) -> MutexGuard<'_, Registry> {
+        self.inner.reg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn opts(&self) -> NodeOptions {
+        NodeOptions {
+            restart: Some(self.inner.restart),
+            ..NodeOptions::default()
+        }
+    }
+
+    /// Adds a child under `key` (1–64 characters of `[a-z0-9_-]`); it runs as
+    /// `<group>.<key>`, and starts at once if the group is running, or when
+    /// it starts.
+    ///
+    /// Errors: a bad key, a key whose child is live (running or about to
+    /// restart), or a group whose tree has shut down.
+    pub async fn add(&self, key: &str, r: impl Runnable) -> Result<Token, Error> {
+        check_name(key)?;
+        self.insert(key, r.boxed(), false)
+    }
+
+    fn insert(&self, key: &str, r: BoxRunnable, from_table: bool) -> Result<Token, Error> {
+        let mut reg = self.reg();
+        if reg.closed {
+            return Err(Error::new(
+                ErrorKind::ShuttingDown,
+                None,
+                format!("cannot add `{key}`: the dynamic group's tree has shut down"),
+            ));
+        }
+        let current = reg.current.upgrade();
+        match &current {
+            Some(group) => {
+                let mut st = group.lock();
+                let spec = ChildSpec::new(key.to_owned(), r.clone(), self.opts());
+                st.add(spec, vec![Arc::from(key)]).map_err(|e| match e.kind() {
+                    ErrorKind::DuplicateName => Error::new(
+                        ErrorKind::DuplicateName,
+                        Some(join_name(&group.link.name, key)),
+                        format!("`{}` already has a live child `{key}`", group.link.name),
+                    ),
+                    _ => e,
+                })?;
+                drop(st);
+                let _ = group.link.tx.send(Msg::Poke);
+            }
+            None => {
+                if reg.entries.contains_key(key) {
+                    return Err(Error::new(
+                        ErrorKind::DuplicateName,
+                        None,
+                        format!("the dynamic group already has a child `{key}`"),
+                    ));
+                }
+            }
+        }
+        reg.seq += 1;
+        let seq = reg.seq;
+        reg.entries.insert(
+            key.to_owned(),
+            Entry {
+                runnable: r,
+                seq,
+                from_table,
+            },
+        );
+        Ok(Token {
+            group: self.inner.id,
+            seq,
+            key: key.to_owned(),
+        })
+    }
+
+    /// Stops the child `token` was given for and forgets it. Removing a child
+    /// that is already gone is not an error; a token of another group is.
+    pub async fn remove(&self, token: &Token) -> Result<(), Error> {
+        if token.group != self.inner.id {
+            return Err(Error::new(
+                ErrorKind::ForeignToken,
+                None,
+                format!("the token for `{}` belongs to another dynamic group", token.key),
+            ));
+        }
+        let mut reg = self.reg();
+        if reg.entries.get(&token.key).is_some_and(|e| e.seq == token.seq) {
+            reg.entries.remove(&token.key);
+            Self::stop_key(&reg, &token.key);
+        }
+        Ok(())
+    }
+
+    fn stop_key(reg: &Registry, key: &str) {
+        if let Some(group) = reg.current.upgrade() {
+            let mut st = group.lock();
+            if let Some(i) = st.slot_of(key) {
+                st.remove(&group.link, i);
+            }
+            drop(st);
+            let _ = group.link.tx.send(Msg::Poke);
+        }
+    }
+
+    /// The keys registered now (running or not).
+    pub fn keys(&self) -> Vec<String> {
+        self.reg().entries.keys().cloned().collect()
+    }
+
+    /// The state of the child under `key`, if the group is running and has one.
+    pub fn get(&self, key: &str) -> Option<NodeState> {
+        let group = self.reg().current.upgrade()?;
+        let st = group.lock();
+        let i = st.slot_of(key)?;
+        let slot = &st.slots[i as usize];
+        (!slot.is_removed()).then_some(slot.state)
+    }
+
+    /// Reads the table now and applies it: adds what is new, stops what is gone.
+    pub async fn reconcile(&self) {
+        self.reconcile_now();
+    }
+
+    fn reconcile_now(&self) {
+        let Some(source) = &self.inner.source else { return };
+        let desired = match source() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the dynamic group's table; children left as they are");
+                return;
+            }
+        };
+        let stale: Vec<String> = {
+            let reg = self.reg();
+            reg.entries
+                .iter()
+                .filter(|(k, e)| e.from_table && !desired.iter().any(|(d, _)| d == *k))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for key in stale {
+            let mut reg = self.reg();
+            reg.entries.remove(&key);
+            Self::stop_key(&reg, &key);
+        }
+        for (key, r) in desired {
+            if let Err(e) = check_name(&key) {
+                tracing::warn!(error = %e, "table entry skipped");
+                continue;
+            }
+            if self.reg().entries.contains_key(&key) {
+                continue;
+            }
+            if let Err(e) = self.insert(&key, r, true) {
+                tracing::warn!(error = %e, key = %key, "table entry not started");
+            }
+        }
+    }
+}
+
+struct Reconciler(Weak<DynInner>);
+
+impl Periodic for Reconciler {
+    fn period(&self) -> Duration {
+        self.0.upgrade().map_or(Duration::from_secs(60), |i| i.period)
+    }
+
+    fn tick(&self, _shared: &Arc<GroupShared>) {
+        if let Some(inner) = self.0.upgrade() {
+            DynamicGroup { inner }.reconcile_now();
+        }
+    }
+}
+
+impl Runnable for DynamicGroup {
+    fn __spawn(&self, ctx: Context) -> AbortHandle {
+        let spec = Arc::new(runtime_spec(Strategy::OneForOne,
+            self.inner.intensity,
+            self.inner.backoff,
+        ));
+        let tree = ctx.inner.link.tree.clone();
+        let (shared, rx) = new_group(spec, ctx.name().into(), tree.clone(), true);
+        let _ = ctx.inner.sub.set(shared.clone());
+        {
+            let mut reg = self.reg();
+            reg.current = Arc::downgrade(&shared);
+            let mut st = shared.lock();
+            for (key, e) in &reg.entries {
+                let spec = ChildSpec::new(key.clone(), e.runnable.clone(), self.opts());
+                if let Err(err) = st.add(spec, vec![Arc::from(key.as_str())]) {
+                    tracing::warn!(error = %err, key = %key, "keyed child not started");
+                }
+            }
+            if self.inner.source.is_some() {
+                st.set_periodic(Arc::new(Reconciler(Arc::downgrade(&self.inner))));
+            }
+        }
+        self.reconcile_now();
+        let me = self.clone();
+        incarnation::spawn(ctx, move |ctx| async move {
+            let r = run_group(shared, rx, Some(ctx.clone()), StopSignal::Ctx(ctx)).await;
+            if tree.is_shutting_down() {
+                me.reg().closed = true;
+            }
+            r.map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+
+    fn __is_group(&self) -> bool {
+        true
+    }
+}

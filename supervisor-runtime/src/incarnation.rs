@@ -1,0 +1,130 @@
+//! One incarnation as one tokio task: catches panics, records how the
+//! user's future ended, and reports it to the group when the task is gone —
+//! completed, panicked or aborted — through a drop guard. When the
+//! incarnation spawned children, the report waits until they have ended too,
+//! so no two incarnations of a node ever overlap.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::task::AbortHandle;
+use tracing::Instrument;
+
+use crate::context::Context;
+use crate::error::BoxError;
+use crate::group::Msg;
+
+/// How the task of an incarnation ended.
+pub(crate) enum Outcome {
+    Ok,
+    Err(BoxError),
+    Panic(Box<dyn Any + Send>),
+    /// Dropped before completing: aborted by its group, or the runtime shut down.
+    Aborted,
+}
+
+/// Spawns one incarnation of a node. `make` builds the user's future from
+/// the context; a panic while building it counts as a panic of the incarnation.
+pub(crate) fn spawn<Fut>(ctx: Context, make: impl FnOnce(Context) -> Fut) -> AbortHandle
+where
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    let span = tracing::info_span!(
+        "node",
+        name = %NameOf(&ctx),
+        incarnation = ctx.inner.gen,
+    );
+    let mut guard = ExitGuard {
+        ctx: ctx.clone(),
+        outcome: None,
+    };
+    let fut = match catch_unwind(AssertUnwindSafe(|| make(ctx))) {
+        Ok(fut) => Some(fut),
+        Err(payload) => {
+            guard.outcome = Some(Outcome::Panic(payload));
+            None
+        }
+    };
+    tokio::spawn(Incarnation { fut, guard }.instrument(span)).abort_handle()
+}
+
+struct NameOf<'a>(&'a Context);
+
+impl std::fmt::Display for NameOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
+pin_project! {
+    struct Incarnation<F> {
+        #[pin]
+        fut: Option<F>,
+        guard: ExitGuard,
+    }
+}
+
+impl<F: Future<Output = Result<(), BoxError>>> Future for Incarnation<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(()))) => Outcome::Ok,
+            Ok(Poll::Ready(Err(e))) => Outcome::Err(e),
+            Err(payload) => Outcome::Panic(payload),
+        };
+        // Drop the user's future here, so that a panic in its destructor is
+        // caught and counted instead of tearing through the runtime.
+        let outcome = match catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
+            Ok(()) => outcome,
+            Err(payload) => Outcome::Panic(payload),
+        };
+        this.guard.outcome = Some(outcome);
+        Poll::Ready(())
+    }
+}
+
+/// Reports the ending to the group when the task's future is dropped.
+struct ExitGuard {
+    ctx: Context,
+    outcome: Option<Outcome>,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let outcome = self.outcome.take().unwrap_or(Outcome::Aborted);
+        let keep_children = matches!(outcome, Outcome::Ok) && self.ctx.is_done();
+        let msg = Msg::Exit {
+            idx: self.ctx.inner.idx,
+            gen: self.ctx.inner.gen,
+            outcome,
+        };
+        let tx = self.ctx.inner.link.tx.clone();
+        match self.ctx.finish_main(keep_children) {
+            None => {
+                let _ = tx.send(msg);
+            }
+            Some((_token, join)) => match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(async move {
+                        let _ = join.await;
+                        let _ = tx.send(msg);
+                    });
+                }
+                Err(_) => {
+                    join.abort();
+                    let _ = tx.send(msg);
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The supervision engine behind [`supervisor`](https://docs.rs/supervisor):
+//! Erlang/OTP supervision trees on tokio, usable on its own through a builder.
+//!
+//! A tree is made of **groups** (sequential or parallel) and **leaves** (any
+//! [`Runnable`]: an `async fn(ctx: Context) -> Result<(), E>`, a closure, a
+//! [`Command`], a [`DynamicGroup`], or a nested [`Tree`]). Every node has a
+//! distinguished name, `app.web.http`. A group starts its children in order,
+//! restarts them after failures according to its [`Strategy`] and
+//! [`Restart`] types, with [`Backoff`], gives up past its [`Intensity`] (or
+//! pauses by [`Decay`]), and stops them in reverse order with per-node
+//! [`Shutdown`] timeouts.
+//!
+//! ```
+//! use std::time::Duration;
+//! use supervisor_runtime::{Child, Context, Group};
+//!
+//! async fn worker(ctx: Context) -> Result<(), std::io::Error> {
+//!     ctx.healthy();
+//!     ctx.cancelled().await;
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), supervisor_runtime::Error> {
+//! let tree = Group::sequential("app")
+//!     .child(Child::new("db", worker))
+//!     .child(Child::new("http", worker))
+//!     .build()?;
+//! let handle = tree.start();
+//! // ... later:
+//! let report = handle.shutdown().await;
+//! assert!(report.is_clean());
+//! # Ok(()) }
+//! ```
+//!
+//! # Costs
+//!
+//! One tokio task per incarnation; a group is one more task. Nothing is sent
+//! to the event stream while nobody subscribes, and names are built only
+//! when something asks for them (a log line that is enabled, an event, a
+//! snapshot).
+#![deny(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub mod adapters;
+mod builder;
+pub mod command;
+mod context;
+mod dynamic;
+mod error;
+mod event;
+mod group;
+mod incarnation;
+mod options;
+mod report;
+mod runnable;
+mod snapshot;
+mod tree;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use builder::{Child, Group, GroupKind};
+pub use command::Command;
+pub use context::Context;
+pub use dynamic::{DynamicGroup, MemoryTable, Table, Token};
+pub use error::{BoxError, DoNotRestart, Error, ErrorKind, PanicError, SharedError, StopTree};
+pub use event::{Event, NodeState};
+pub use options::{Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy};
+pub use report::{NodeOutcome, ShutdownReport};
+pub use runnable::{BoxRunnable, Runnable, WithDefaults};
+pub use snapshot::{NodeSnapshot, Snapshot};
+pub use tree::{Tree, TreeHandle};
+
+/// Everything a tree declaration needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        Backoff, BoxRunnable, Child, Command, Context, Decay, DoNotRestart, DynamicGroup, Error,
+        Group, Intensity, Restart, Runnable, Shutdown, StopTree, Strategy, Tree, TreeHandle,
+    };
+}

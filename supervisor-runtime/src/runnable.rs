@@ -1,0 +1,136 @@
+//! [`Runnable`]: anything a node can run, once per incarnation.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::task::AbortHandle;
+
+use crate::context::Context;
+use crate::error::BoxError;
+use crate::incarnation;
+use crate::options::Defaults;
+
+/// Something a supervised node runs: called once per incarnation with a fresh
+/// [`Context`].
+///
+/// Implemented for every `Fn(Context) -> impl Future<Output = Result<(), E>>`
+/// whose error converts into `Box<dyn Error + Send + Sync>` (closures, `async
+/// fn`s taking a `Context`, and `#[runnable]` functions), and for
+/// [`BoxRunnable`], [`Tree`](crate::Tree), [`Command`](crate::Command) and
+/// [`DynamicGroup`](crate::DynamicGroup).
+///
+/// ```
+/// use supervisor_runtime::{Context, Runnable};
+/// let child = |ctx: Context| async move {
+///     ctx.healthy();
+///     ctx.cancelled().await;
+///     Ok::<(), std::io::Error>(())
+/// };
+/// let boxed = child.boxed(); // to mix types, e.g. in `spawn_group`
+/// # drop(boxed);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a supervised child",
+    label = "this is not runnable",
+    note = "a child is an `async fn(ctx: Context, ..) -> Result<(), E>` marked `#[runnable]`, a closure `|ctx: Context| async move {{ .. }}` returning `Result<(), E>`, a `Command`, a `DynamicGroup` or a `Tree`; it must be `Send + Sync + 'static`"
+)]
+pub trait Runnable: Send + Sync + 'static {
+    /// Erases the type, to put different runnables in one collection.
+    fn boxed(self) -> BoxRunnable
+    where
+        Self: Sized,
+    {
+        BoxRunnable(Arc::new(self))
+    }
+
+    /// Attaches defaults for the options of the node that runs it; options
+    /// written in the tree take precedence.
+    fn with_defaults(self, defaults: Defaults) -> WithDefaults<Self>
+    where
+        Self: Sized,
+    {
+        WithDefaults {
+            inner: self,
+            defaults,
+        }
+    }
+
+    /// Starts one incarnation as a task of its own and returns its abort handle.
+    #[doc(hidden)]
+    fn __spawn(&self, ctx: Context) -> AbortHandle;
+
+    /// Option defaults carried by the runnable.
+    #[doc(hidden)]
+    fn __defaults(&self) -> Defaults {
+        Defaults::default()
+    }
+
+    /// Whether this runnable is a group (whose shutdown defaults to infinity).
+    #[doc(hidden)]
+    fn __is_group(&self) -> bool {
+        false
+    }
+}
+
+impl<F, Fut, E> Runnable for F
+where
+    F: Fn(Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    fn __spawn(&self, ctx: Context) -> AbortHandle {
+        incarnation::spawn(ctx, |ctx| {
+            let fut = self(ctx);
+            async move { fut.await.map_err(Into::into) }
+        })
+    }
+}
+
+/// A type-erased [`Runnable`], cheap to clone.
+#[derive(Clone)]
+pub struct BoxRunnable(pub(crate) Arc<dyn Runnable>);
+
+impl std::fmt::Debug for BoxRunnable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BoxRunnable")
+    }
+}
+
+impl Runnable for BoxRunnable {
+    fn boxed(self) -> BoxRunnable {
+        self
+    }
+
+    fn __spawn(&self, ctx: Context) -> AbortHandle {
+        self.0.__spawn(ctx)
+    }
+
+    fn __defaults(&self) -> Defaults {
+        self.0.__defaults()
+    }
+
+    fn __is_group(&self) -> bool {
+        self.0.__is_group()
+    }
+}
+
+/// A runnable with option defaults; see [`Runnable::with_defaults`].
+#[derive(Clone, Debug)]
+pub struct WithDefaults<R> {
+    inner: R,
+    defaults: Defaults,
+}
+
+impl<R: Runnable> Runnable for WithDefaults<R> {
+    fn __spawn(&self, ctx: Context) -> AbortHandle {
+        self.inner.__spawn(ctx)
+    }
+
+    fn __defaults(&self) -> Defaults {
+        self.defaults
+    }
+
+    fn __is_group(&self) -> bool {
+        self.inner.__is_group()
+    }
+}

@@ -1,0 +1,132 @@
+//! [`Snapshot`]: the tree as it is at one moment, and its rendering.
+
+use std::fmt;
+
+use crate::builder::join_name;
+use crate::event::NodeState;
+use crate::group::{GroupShared, Slot};
+
+/// One node in a [`Snapshot`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NodeSnapshot {
+    /// Distinguished name, e.g. `app.web.http`.
+    pub name: String,
+    /// State at the moment of the snapshot.
+    pub state: NodeState,
+    /// How many times it was started again after its first start.
+    pub restarts: u64,
+    /// The last error it ended with (failure, or an error while stopping).
+    pub last_error: Option<String>,
+    /// Current (or last) incarnation number; 0 if never started.
+    pub incarnation: u32,
+    /// Depth in the tree: 0 for the root.
+    pub depth: usize,
+}
+
+/// The whole tree at one moment: every node with its state, restart count
+/// and last error, in start order (parents before their children).
+///
+/// Its `Display` draws the tree:
+///
+/// ```text
+/// app                 healthy
+/// ├─ db               healthy
+/// └─ web              healthy
+///    ├─ http          healthy    restarts 2   last error: connection reset
+///    └─ admin         backoff
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    nodes: Vec<NodeSnapshot>,
+}
+
+impl Snapshot {
+    pub(crate) fn collect(top: &GroupShared) -> Snapshot {
+        let mut nodes = Vec::new();
+        walk(top, 0, &mut |name, slot, depth| {
+            nodes.push(NodeSnapshot {
+                name,
+                state: slot.state,
+                restarts: slot.restarts,
+                last_error: slot.last_error.as_ref().map(|e| e.to_string()),
+                incarnation: slot.gen,
+                depth,
+            });
+        });
+        Snapshot { nodes }
+    }
+
+    /// The node with this distinguished name.
+    pub fn node(&self, name: &str) -> Option<&NodeSnapshot> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Every node, parents before children.
+    pub fn nodes(&self) -> &[NodeSnapshot] {
+        &self.nodes
+    }
+}
+
+/// Visits every node below `group` (depth-first, start order), flattening
+/// anonymous groups into their parent.
+pub(crate) fn walk(group: &GroupShared, depth: usize, f: &mut dyn FnMut(String, &Slot, usize)) {
+    let st = group.lock();
+    let order: Vec<u32> = {
+        let mut o: Vec<u32> = st.spec.order.clone();
+        o.extend(st.spec.children.len() as u32..st.slots.len() as u32);
+        o
+    };
+    for i in order {
+        let slot = &st.slots[i as usize];
+        let spec = st.child_spec(i);
+        if slot.is_removed() && !slot.is_live() {
+            continue;
+        }
+        let anonymous = spec.name.is_empty();
+        if !anonymous {
+            f(join_name(&group.link.name, &spec.name), slot, depth);
+        }
+        if let Some(sub) = slot.ctx.as_ref().and_then(|c| c.inner.sub.get()) {
+            walk(sub, if anonymous { depth } else { depth + 1 }, f);
+        }
+    }
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Tree-drawing prefixes: for each node, whether each ancestor level
+        // has further siblings below.
+        let n = self.nodes.len();
+        let mut labels = Vec::with_capacity(n);
+        for (k, node) in self.nodes.iter().enumerate() {
+            let mut prefix = String::new();
+            for level in 1..=node.depth {
+                let more = self.nodes[k + 1..]
+                    .iter()
+                    .take_while(|m| m.depth >= level)
+                    .any(|m| m.depth == level);
+                if level == node.depth {
+                    prefix.push_str(if more { "├─ " } else { "└─ " });
+                } else {
+                    prefix.push_str(if more { "│  " } else { "   " });
+                }
+            }
+            let short = node.name.rsplit('.').next().unwrap_or(&node.name);
+            labels.push(format!("{prefix}{short}"));
+        }
+        let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 2;
+        for (node, label) in self.nodes.iter().zip(labels) {
+            let pad = width - label.chars().count();
+            write!(f, "{label}{:pad$}{:<9}", "", node.state.as_str())?;
+            if node.restarts > 0 {
+                write!(f, " restarts {}", node.restarts)?;
+            }
+            if let Some(e) = &node.last_error {
+                write!(f, "  last error: {e}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}

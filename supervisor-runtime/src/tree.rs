@@ -1,0 +1,469 @@
+//! [`Tree`] (a checked tree, not yet running) and [`TreeHandle`] (a running one).
+
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::{broadcast, Notify};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::{ChildSpec, Group, GroupSpec, NodeOptions};
+use crate::context::Context;
+use crate::error::{BoxError, Error, ErrorKind};
+use crate::event::{Event, NodeState};
+use crate::group::{new_group, run_group, runtime_spec, GroupRunnable, GroupShared, StopSignal};
+use crate::incarnation;
+use crate::options::{Backoff, Intensity, Restart, Shutdown, Strategy};
+use crate::report::ShutdownReport;
+use crate::runnable::Runnable;
+use crate::snapshot::Snapshot;
+
+/// What every node of one running tree shares.
+pub(crate) struct TreeShared {
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) token: CancellationToken,
+    pub(crate) propagate_panics: bool,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    stop_error: Mutex<Option<Error>>,
+}
+
+impl TreeShared {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// A child returned `StopTree`: keep the first such error and shut down.
+    pub(crate) fn stop_tree(&self, e: Error) {
+        let mut slot = self.stop_error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        drop(slot);
+        self.token.cancel();
+    }
+
+    /// A child panicked under `propagate_panics(true)`: keep the first
+    /// payload for `join()` to resume, and shut down.
+    pub(crate) fn store_panic(&self, payload: Box<dyn Any + Send>, node: String) {
+        tracing::error!(node = %node, "panicked; the tree stops and `join()` resumes the panic");
+        let mut slot = self.panic.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(payload);
+        }
+        drop(slot);
+        self.token.cancel();
+    }
+}
+
+/// A checked supervision tree, ready to start.
+///
+/// Build one with [`Group::build`], [`Tree::new`] or the `supervision_tree!`
+/// macro. A `Tree` is also a [`Runnable`]: used as a child of another tree,
+/// its root group becomes that child (and takes the child's name).
+#[must_use = "a tree does nothing until it is started"]
+pub struct Tree {
+    root: Result<Arc<GroupSpec>, Error>,
+    propagate_panics: bool,
+    event_capacity: usize,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree")
+            .field("root", &self.root.as_ref().map(|s| &*s.name))
+            .field("propagate_panics", &self.propagate_panics)
+            .finish()
+    }
+}
+
+impl Tree {
+    /// A tree with `root` as its root group. Never fails: a malformed group
+    /// yields a tree that ends at once, `join()` returning the error (use
+    /// [`Group::build`] to see the error before starting).
+    pub fn new(root: Group) -> Tree {
+        Tree {
+            root: root.compile(""),
+            propagate_panics: false,
+            event_capacity: 1024,
+        }
+    }
+
+    pub(crate) fn from_spec(spec: Arc<GroupSpec>) -> Tree {
+        Tree {
+            root: Ok(spec),
+            propagate_panics: false,
+            event_capacity: 1024,
+        }
+    }
+
+    /// With `true`, a panic of any child is not treated as a failure: the tree
+    /// shuts down and [`TreeHandle::join`] resumes the panic. Default: `false`
+    /// (panics are caught, their message kept, and treated as failures).
+    pub fn propagate_panics(mut self, on: bool) -> Tree {
+        self.propagate_panics = on;
+        self
+    }
+
+    /// How many events a slow subscriber may fall behind before it sees
+    /// `Lagged`. Default: 1024.
+    pub fn event_capacity(mut self, n: usize) -> Tree {
+        self.event_capacity = n.max(1);
+        self
+    }
+
+    /// Starts the tree on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    pub fn start(self) -> TreeHandle {
+        let (events, _) = broadcast::channel(self.event_capacity);
+        let shared = Arc::new(TreeShared {
+            events,
+            token: CancellationToken::new(),
+            propagate_panics: self.propagate_panics,
+            panic: Mutex::new(None),
+            stop_error: Mutex::new(None),
+        });
+        let completion = Arc::new(Completion::default());
+        let top = match self.root {
+            Ok(spec) => {
+                let top = top_spec(spec);
+                let (top, rx) = new_group(top, "".into(), shared.clone(), false);
+                let task_top = top.clone();
+                let task_shared = shared.clone();
+                let task_completion = completion.clone();
+                tokio::spawn(async move {
+                    let _ = run_group(
+                        task_top.clone(),
+                        rx,
+                        None,
+                        StopSignal::Token(task_shared.token.clone()),
+                    )
+                    .await;
+                    let result = final_result(&task_shared, &task_top);
+                    task_shared.token.cancel();
+                    task_completion.finish(result);
+                });
+                Some(top)
+            }
+            Err(e) => {
+                shared.token.cancel();
+                completion.finish(Err(e));
+                None
+            }
+        };
+        TreeHandle {
+            inner: Arc::new(HandleInner {
+                shared,
+                top,
+                completion,
+            }),
+        }
+    }
+
+    /// Starts the tree and waits until it ends: [`start`](Tree::start) then
+    /// [`join`](TreeHandle::join).
+    pub async fn run(self) -> Result<(), Error> {
+        self.start().join().await
+    }
+
+    /// Runs the tree until SIGINT, SIGTERM, SIGHUP or SIGQUIT (Ctrl-C off
+    /// Unix), then shuts it down gracefully; a second signal aborts what is
+    /// left at once.
+    ///
+    /// Returns `Ok(())` after a clean stop, the tree's own error if it ended
+    /// by itself with one, and an error of kind [`ErrorKind::Unclean`]
+    /// carrying the [`ShutdownReport`] when a node had to be aborted or could
+    /// not be stopped.
+    pub async fn run_until_signal(self) -> Result<(), Error> {
+        let handle = self.start();
+        let mut signals = crate::tree::signals::Signals::new()?;
+        tokio::select! {
+            r = handle.join() => return r,
+            _ = signals.recv() => {}
+        }
+        tracing::info!("signal received: shutting down (send another to abort at once)");
+        let report = {
+            let shutdown = handle.shutdown();
+            tokio::pin!(shutdown);
+            tokio::select! {
+                r = &mut shutdown => r,
+                _ = signals.recv() => {
+                    tracing::warn!("second signal: aborting what is left");
+                    handle.abort_all();
+                    shutdown.await
+                }
+            }
+        };
+        if report.is_clean() {
+            match handle.join().await {
+                Err(e) if e.kind() != ErrorKind::GaveUp => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            Err(Error::new(
+                ErrorKind::Unclean,
+                None,
+                format!(
+                    "shutdown was not clean: aborted {:?}, could not stop {:?}",
+                    report.aborted(),
+                    report.unstopped()
+                ),
+            )
+            .with_report(report))
+        }
+    }
+}
+
+/// The top of a running tree: a group with the root as its only child,
+/// which never restarts it.
+fn top_spec(root: Arc<GroupSpec>) -> Arc<GroupSpec> {
+    let opts = NodeOptions {
+        restart: Some(Restart::Temporary),
+        shutdown: Some(Shutdown::Infinity),
+        ..NodeOptions::default()
+    };
+    let child = ChildSpec::new(root.name.to_string(), GroupRunnable::new(root).boxed(), opts);
+    let mut spec = runtime_spec(Strategy::OneForOne,
+        Intensity::Unlimited,
+        Backoff::None,
+    );
+    spec.children = vec![child];
+    spec.deps = vec![Vec::new()];
+    spec.dependents = vec![Vec::new()];
+    spec.order = vec![0];
+    Arc::new(spec)
+}
+
+fn final_result(shared: &TreeShared, top: &GroupShared) -> Result<(), Error> {
+    if let Some(e) = shared.stop_error.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        return Err(e);
+    }
+    let st = top.lock();
+    let root = &st.slots[0];
+    if root.state != NodeState::Failed {
+        return Ok(());
+    }
+    match &root.last_error {
+        Some(e) => match e.downcast_ref::<Error>() {
+            Some(ours) => Err(ours.clone()),
+            None => Err(Error::new(
+                ErrorKind::GaveUp,
+                Some(st.child_spec(0).name.to_string()),
+                format!("the root group failed: {e}"),
+            )
+            .with_source(e.clone())),
+        },
+        None => Ok(()),
+    }
+}
+
+#[derive(Default)]
+struct Completion {
+    result: OnceLock<Result<(), Error>>,
+    notify: Notify,
+    report: OnceLock<ShutdownReport>,
+}
+
+impl Completion {
+    fn finish(&self, r: Result<(), Error>) {
+        let _ = self.result.set(r);
+        self.notify.notify_waiters();
+    }
+
+    async fn wait(&self) -> &Result<(), Error> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.result.get() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A running tree. Cheap to clone; every clone controls the same tree.
+///
+/// Dropping the last handle shuts the tree down gracefully in the
+/// background (as [`shutdown`](TreeHandle::shutdown) would, without waiting),
+/// so that no task outlives every way to reach it. Keep a handle, or
+/// [`join`](TreeHandle::join) it, for as long as the tree should run.
+#[derive(Clone)]
+pub struct TreeHandle {
+    inner: Arc<HandleInner>,
+}
+
+struct HandleInner {
+    shared: Arc<TreeShared>,
+    top: Option<Arc<GroupShared>>,
+    completion: Arc<Completion>,
+}
+
+impl Drop for HandleInner {
+    fn drop(&mut self) {
+        self.shared.token.cancel();
+    }
+}
+
+impl std::fmt::Debug for TreeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeHandle")
+            .field("finished", &self.inner.completion.result.get().is_some())
+            .finish()
+    }
+}
+
+impl TreeHandle {
+    /// Stops the tree: each group stops its children in its stop order, each
+    /// child within its shutdown timeout, aborting the ones that overrun.
+    /// Returns what happened to every node.
+    ///
+    /// Idempotent: every caller, concurrent or later, gets the same report.
+    /// No child is started after the shutdown began.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        self.inner.shared.token.cancel();
+        let _ = self.inner.completion.wait().await;
+        self.inner
+            .completion
+            .report
+            .get_or_init(|| match &self.inner.top {
+                Some(top) => ShutdownReport::collect(top),
+                None => ShutdownReport::default(),
+            })
+            .clone()
+    }
+
+    /// Waits until the tree has ended: after a shutdown, when every child
+    /// has ended for good, or when the root gave up (an error naming the node
+    /// whose failure crossed the root's limit, with the last error as its
+    /// source) or a child returned [`StopTree`](crate::StopTree).
+    ///
+    /// # Panics
+    ///
+    /// Under [`Tree::propagate_panics`]`(true)`, resumes the first child panic
+    /// (in the first caller; later callers get an error).
+    pub async fn join(&self) -> Result<(), Error> {
+        let r = self.inner.completion.wait().await.clone();
+        let payload = self
+            .inner
+            .shared
+            .panic
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(p) = payload {
+            std::panic::resume_unwind(p);
+        }
+        r
+    }
+
+    /// The tree as it is now: every node's state, restart count and last error.
+    pub fn snapshot(&self) -> Snapshot {
+        match &self.inner.top {
+            Some(top) => Snapshot::collect(top),
+            None => Snapshot::default(),
+        }
+    }
+
+    /// Every state change from now on, as [`Event`]s. Nothing is sent while
+    /// nobody subscribes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.shared.events.subscribe()
+    }
+
+    /// Cancelled when the tree begins to shut down or has ended. Cancelling
+    /// it starts a shutdown, like [`shutdown`](TreeHandle::shutdown).
+    pub fn token(&self) -> CancellationToken {
+        self.inner.shared.token.clone()
+    }
+
+    /// Aborts the root group at once: every task of the tree is dropped
+    /// without waiting for timeouts (what a second signal does).
+    pub fn abort_all(&self) {
+        self.inner.shared.token.cancel();
+        if let Some(top) = &self.inner.top {
+            top.lock().abort_root();
+        }
+    }
+}
+
+impl Runnable for Tree {
+    fn __spawn(&self, ctx: Context) -> AbortHandle {
+        match &self.root {
+            Ok(spec) => GroupRunnable::new(spec.clone()).__spawn(ctx),
+            Err(e) => {
+                let e = e.clone();
+                incarnation::spawn(ctx, move |_| async move { Err(Box::new(e) as BoxError) })
+            }
+        }
+    }
+
+    fn __is_group(&self) -> bool {
+        true
+    }
+}
+
+pub(crate) mod signals {
+    use crate::error::{Error, ErrorKind};
+
+    /// The signals that stop a tree.
+    pub(crate) struct Signals {
+        #[cfg(unix)]
+        sigs: Vec<tokio::signal::unix::Signal>,
+    }
+
+    impl Signals {
+        pub(crate) fn new() -> Result<Self, Error> {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                let kinds = [
+                    SignalKind::interrupt(),
+                    SignalKind::terminate(),
+                    SignalKind::hangup(),
+                    SignalKind::quit(),
+                ];
+                let mut sigs = Vec::new();
+                for k in kinds {
+                    sigs.push(signal(k).map_err(|e| {
+                        Error::new(ErrorKind::Signal, None, format!("cannot install a signal handler: {e}"))
+                    })?);
+                }
+                Ok(Signals { sigs })
+            }
+            #[cfg(not(unix))]
+            {
+                Ok(Signals {})
+            }
+        }
+
+        pub(crate) async fn recv(&mut self) {
+            #[cfg(unix)]
+            {
+                let futs = self.sigs.iter_mut().map(|s| Box::pin(s.recv()));
+                let _ = futures_select_all(futs).await;
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    async fn futures_select_all<F: std::future::Future + Unpin>(futs: impl Iterator<Item = F>) {
+        let mut futs: Vec<F> = futs.collect();
+        std::future::poll_fn(move |cx| {
+            for f in futs.iter_mut() {
+                if std::pin::Pin::new(f).poll(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
