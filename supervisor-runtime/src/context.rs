@@ -1,6 +1,5 @@
 //! [`Context`]: what one incarnation of a node sees of its supervisor.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -147,17 +146,15 @@ impl Context {
     }
 
     /// Resolves once this incarnation is asked to stop (at once if it already was).
-    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
-        async move {
-            loop {
-                let notified = self.inner.notify.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if self.is_cancelled() {
-                    return;
-                }
-                notified.await;
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
             }
+            notified.await;
         }
     }
 

@@ -62,7 +62,7 @@ mod tree;
 pub mod __private;
 
 pub use builder::{Child, Group, GroupKind};
-pub use command::Command;
+pub use command::{Command, CommandError};
 pub use context::Context;
 pub use dynamic::{DynamicGroup, MemoryTable, Table, Token};
 pub use error::{BoxError, DoNotRestart, Error, ErrorKind, PanicError, SharedError, StopTree};
