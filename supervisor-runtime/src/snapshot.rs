@@ -118,14 +118,20 @@ impl fmt::Display for Snapshot {
         let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 2;
         for (node, label) in self.nodes.iter().zip(labels) {
             let pad = width - label.chars().count();
-            write!(f, "{label}{:pad$}{:<9}", "", node.state.as_str())?;
+            // A node that never started yet is shown as waiting.
+            let state = if node.incarnation == 0 && node.state == NodeState::Stopped {
+                "waiting"
+            } else {
+                node.state.as_str()
+            };
+            let mut line = format!("{label}{:pad$}{state:<9}", "");
             if node.restarts > 0 {
-                write!(f, " restarts {}", node.restarts)?;
+                line.push_str(&format!(" restarts {}", node.restarts));
             }
             if let Some(e) = &node.last_error {
-                write!(f, "  last error: {e}")?;
+                line.push_str(&format!("  last error: {e}"));
             }
-            writeln!(f)?;
+            writeln!(f, "{}", line.trim_end())?;
         }
         Ok(())
     }

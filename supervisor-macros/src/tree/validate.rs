@@ -1,0 +1,347 @@
+//! Checks a parsed tree and builds its [`Model`]. Only checks: it emits nothing.
+//!
+//! Every independent error is recorded; `validate` returns a model only when
+//! the whole invocation (parsing included) is free of errors.
+
+use proc_macro2::Span;
+
+use super::ast::{Ast, GroupAst, GroupKind, LeafAst, Node};
+use super::graph::{self, Sibling};
+use super::model::{Common, GroupModel, LeafModel, Model, NodeModel, Restart, Strategy};
+use super::options::{self, Options};
+use crate::common::errors::Errors;
+
+/// Checks `ast`; `Some` only if neither parsing nor validation found an error.
+pub(crate) fn validate(ast: &Ast, errors: &Errors) -> Option<Model> {
+    if ast.nodes.is_empty() {
+        if !errors.has_errors() {
+            errors.error(
+                Span::call_site(),
+                "empty `supervision_tree!`: expected one root group, as in `supervision_tree! { sequential app { db: database(url) } }`",
+            );
+        }
+        return None;
+    }
+    let mut paths = Vec::new();
+    for node in &ast.nodes {
+        collect_paths(node, "", &mut paths);
+    }
+    let cx = Cx {
+        errors,
+        paths: &paths,
+    };
+    let mut root = None;
+    let mut root_name = None;
+    for node in &ast.nodes {
+        match node {
+            Node::Group(g) => {
+                if let Some(first) = &root_name {
+                    errors.error(
+                        g.kind.as_ref().map_or(g.name.span(), |k| k.span),
+                        format!(
+                            "more than one root group: a tree has exactly one root; nest `{}` inside `{first}`, or declare a second tree",
+                            g.name
+                        ),
+                    );
+                    let _ = cx.group(g, Level::Root);
+                } else {
+                    root_name = Some(g.name.to_string());
+                    root = cx.group(g, Level::Root).0;
+                }
+            }
+            Node::Leaf(l) => {
+                errors.error(
+                    l.name.span(),
+                    format!(
+                        "the root of a tree must be a group: wrap `{}` in one, as in `parallel app {{ {}: .. }}`",
+                        l.name, l.name
+                    ),
+                );
+            }
+        }
+    }
+    if errors.has_errors() {
+        return None;
+    }
+    root.map(|root| Model { root })
+}
+
+fn collect_paths(node: &Node, parent: &str, out: &mut Vec<String>) {
+    let path = join(parent, &node.name().to_string());
+    if let Node::Group(g) = node {
+        for c in &g.children {
+            collect_paths(c, &path, out);
+        }
+    }
+    out.push(path);
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+#[derive(Clone)]
+enum Level {
+    Root,
+    /// A child of the group at this path.
+    Child(String),
+}
+
+impl Level {
+    fn path_of(&self, name: &str) -> String {
+        match self {
+            Level::Root => name.to_owned(),
+            Level::Child(parent) => join(parent, name),
+        }
+    }
+}
+
+struct Cx<'a> {
+    errors: &'a Errors,
+    paths: &'a [String],
+}
+
+impl Cx<'_> {
+    fn group(&self, g: &GroupAst, level: Level) -> (Option<GroupModel>, Options) {
+        let path = level.path_of(&g.name.to_string());
+        let name = check_name(&g.name, self.errors);
+        let o = options::read(&g.attrs, &path, self.errors);
+        let kind = g.kind.as_ref().map(|k| k.value);
+        if let Some(r) = &o.ready {
+            self.errors.error(
+                r.key.span(),
+                format!("`ready` applies to leaves, and `{path}` is a group: a group is healthy once all its children are"),
+            );
+        }
+        if matches!(level, Level::Root) {
+            for (opt, span) in [
+                ("restart", o.restart.as_ref().map(|s| s.key.span())),
+                (
+                    "start_timeout",
+                    o.start_timeout.as_ref().map(|s| s.key.span()),
+                ),
+                ("after", o.after.as_ref().map(|s| s.key.span())),
+            ] {
+                if let Some(span) = span {
+                    let why = match opt {
+                        "after" => "the root has no siblings to wait for",
+                        "restart" => "the root has no parent to restart it",
+                        _ => "nothing waits for the root to become healthy",
+                    };
+                    self.errors.error(
+                        span,
+                        format!("`{opt}` is not valid on the root group `{path}`: {why}; it applies to children"),
+                    );
+                }
+            }
+        }
+        if let (Some(_), Some(d)) = (&o.intensity, &o.decay) {
+            self.errors.error(
+                d.key.span(),
+                format!("`decay` cannot be combined with `intensity` on `{path}`: a decaying group pauses restarts and never gives up; choose one"),
+            );
+        }
+        if g.children.is_empty() {
+            self.errors.error(
+                g.name.span(),
+                format!("group `{path}` has no children; a group needs at least one child"),
+            );
+        }
+
+        let child_level = Level::Child(path.clone());
+        let mut children = Vec::with_capacity(g.children.len());
+        let mut child_opts: Vec<Option<Restart>> = Vec::with_capacity(g.children.len());
+        let mut opts_store: Vec<Options> = Vec::with_capacity(g.children.len());
+        for c in &g.children {
+            let (model, opts) = match c {
+                Node::Group(cg) => {
+                    let (m, o) = self.group(cg, child_level.clone());
+                    (m.map(NodeModel::Group), o)
+                }
+                Node::Leaf(l) => {
+                    let (m, o) = self.leaf(l, child_level.clone());
+                    (m.map(NodeModel::Leaf), o)
+                }
+            };
+            children.push(model);
+            child_opts.push(opts.restart.as_ref().map(|r| r.value));
+            opts_store.push(opts);
+        }
+
+        let siblings: Vec<Sibling<'_>> = g
+            .children
+            .iter()
+            .zip(&opts_store)
+            .map(|(c, o)| Sibling {
+                name: c.name().to_string(),
+                span: c.name().span(),
+                after: o.after.as_ref(),
+            })
+            .collect();
+        graph::check_duplicates(&path, &siblings, self.errors);
+        let elsewhere = |n: &str| {
+            let suffix = format!(".{n}");
+            self.paths
+                .iter()
+                .find(|p| (p.ends_with(&suffix) || p.as_str() == n) && !is_child_of(p, &path))
+                .cloned()
+        };
+        let has_after = graph::check_after(&path, kind, &siblings, &elsewhere, self.errors);
+
+        if let (Some(s), Some(GroupKind::Parallel)) = (&o.strategy, kind) {
+            if s.value == Strategy::RestForOne && !has_after {
+                self.errors.error(
+                    s.value_span,
+                    format!(
+                        "`rest_for_one` on the parallel group `{path}` needs `after` edges: it restarts the failed child and the siblings that wait for it, and no child of `{path}` waits for another; use `one_for_one`, or add `#[after(..)]` to its children"
+                    ),
+                );
+            }
+        }
+        if let Some(i) = &o.intensity {
+            if !child_opts.is_empty() && child_opts.iter().all(|r| *r == Some(Restart::Temporary)) {
+                self.errors.error(
+                    i.key.span(),
+                    format!("`intensity` on `{path}` has no effect: all its children are `temporary` and never restart"),
+                );
+            }
+        }
+
+        let children: Option<Vec<NodeModel>> = children.into_iter().collect();
+        let model = (|| {
+            Some(GroupModel {
+                kind: kind?,
+                name: name?,
+                span: g.name.span(),
+                strategy: o.strategy.as_ref().map(|s| s.value),
+                intensity: o.intensity.as_ref().map(|s| s.value),
+                decay: o.decay.as_ref().map(|s| s.value),
+                common: common(&o),
+                children: children?,
+            })
+        })();
+        (model, o)
+    }
+
+    fn leaf(&self, l: &LeafAst, level: Level) -> (Option<LeafModel>, Options) {
+        let path = level.path_of(&l.name.to_string());
+        let name = check_name(&l.name, self.errors);
+        let o = options::read(&l.attrs, &path, self.errors);
+        for (opt, span) in [
+            ("strategy", o.strategy.as_ref().map(|s| s.key.span())),
+            ("intensity", o.intensity.as_ref().map(|s| s.key.span())),
+            ("decay", o.decay.as_ref().map(|s| s.key.span())),
+        ] {
+            if let Some(span) = span {
+                self.errors.error(
+                    span,
+                    format!("`{opt}` applies to groups, and `{path}` is a leaf: write it on the group whose children it governs"),
+                );
+            }
+        }
+        if let (Some(r), Some(b)) = (&o.restart, &o.backoff) {
+            if r.value == Restart::Temporary {
+                self.errors.error(
+                    b.key.span(),
+                    format!(
+                        "`backoff` has no effect on `{path}`: it is `temporary` and never restarts"
+                    ),
+                );
+            }
+        }
+        let model = name.map(|name| LeafModel {
+            name,
+            span: l.name.span(),
+            expr: l.expr.clone(),
+            common: common(&o),
+            ready_on_start: o.ready.is_some(),
+        });
+        (model, o)
+    }
+}
+
+fn is_child_of(path: &str, group: &str) -> bool {
+    path.strip_prefix(group)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| !rest.contains('.'))
+}
+
+fn common(o: &Options) -> Common {
+    Common {
+        restart: o.restart.as_ref().map(|s| s.value),
+        backoff: o.backoff.as_ref().map(|s| s.value),
+        shutdown: o.shutdown.as_ref().map(|s| s.value),
+        start_timeout: o.start_timeout.as_ref().map(|s| s.value),
+        after: o
+            .after
+            .as_ref()
+            .map(|s| s.value.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The name rule: 1–64 characters of `[a-z0-9_]`.
+fn check_name(name: &syn::Ident, errors: &Errors) -> Option<String> {
+    let s = name.to_string();
+    let rule = "names are 1–64 characters of `a-z`, `0-9` and `_`";
+    if let Some(raw) = s.strip_prefix("r#") {
+        errors.error(
+            name.span(),
+            format!("raw identifier `{s}` is not a valid name: write `{raw}` ({rule})"),
+        );
+        return None;
+    }
+    if s.chars().count() > 64 {
+        errors.error(
+            name.span(),
+            format!(
+                "name `{s}` is {} characters long; {rule}",
+                s.chars().count()
+            ),
+        );
+        return None;
+    }
+    if s.chars().any(|c| c.is_ascii_uppercase())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        errors.error(
+            name.span(),
+            format!(
+                "name `{s}` has uppercase letters; did you mean `{}`? ({rule})",
+                snake_case(&s)
+            ),
+        );
+        return None;
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_'))
+    {
+        errors.error(name.span(), format!("name `{s}` contains {c:?}; {rule}"));
+        return None;
+    }
+    Some(s)
+}
+
+fn snake_case(s: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = s.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if i > 0 && chars[i - 1] != '_' && (prev_lower || next_lower) {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(*c);
+        }
+    }
+    out
+}

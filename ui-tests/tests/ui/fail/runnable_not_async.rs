@@ -1,0 +1,9 @@
+use supervisor::prelude::*;
+
+#[runnable]
+fn work(ctx: Context) -> Result<(), std::io::Error> {
+    let _ = ctx;
+    Ok(())
+}
+
+fn main() {}

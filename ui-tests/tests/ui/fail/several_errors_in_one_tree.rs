@@ -1,0 +1,20 @@
+use supervisor::prelude::*;
+
+async fn work(ctx: Context) -> Result<(), std::io::Error> {
+    ctx.cancelled().await;
+    Ok(())
+}
+
+fn main() {
+    let _tree = supervision_tree! {
+        #[strategy(one_for_al)]
+        parallel app {
+            a: work(,),
+            #[restrat(transient)]
+            b: work,
+            #[shutdown(timeout = 5)]
+            c: work,
+            c: work,
+        }
+    };
+}
