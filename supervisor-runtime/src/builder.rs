@@ -26,6 +26,7 @@
 //! # drop(tree);
 //! ```
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,54 +277,59 @@ impl Group {
             return Err(invalid(&path, "a group needs at least one child"));
         }
         let n = self.children.len();
-        let names: Vec<String> = self.children.iter().map(|c| c.name().to_owned()).collect();
-        for (i, name) in names.iter().enumerate() {
-            check_name(name).map_err(|e| at(e, &join_name(&path, name)))?;
-            if names[..i].contains(name) {
-                return Err(Error::new(
-                    ErrorKind::DuplicateName,
-                    Some(join_name(&path, name)),
-                    format!("`{path}` has two children named `{name}`; sibling names must differ"),
-                ));
-            }
-        }
-        let mut deps: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for (i, child) in self.children.iter().enumerate() {
-            let after = &child.opts().after;
-            if !after.is_empty() && self.kind == GroupKind::Sequential {
-                return Err(invalid(
-                    &join_name(&path, &names[i]),
-                    "`after` is only valid in a parallel group (a sequential group already starts in order)",
-                ));
-            }
-            for a in after {
-                let Some(j) = names.iter().position(|x| x == a) else {
-                    return Err(invalid(
-                        &join_name(&path, &names[i]),
-                        &format!("`after({a})` names no sibling of `{}`", names[i]),
+        let (deps, order) = {
+            // Borrowed names and a map: checking 100k siblings stays linear.
+            let names: Vec<&str> = self.children.iter().map(Node::name).collect();
+            let mut index: HashMap<&str, u32> = HashMap::with_capacity(n);
+            for (i, name) in names.iter().enumerate() {
+                check_name(name).map_err(|e| at(e, &join_name(&path, name)))?;
+                if index.insert(name, i as u32).is_some() {
+                    return Err(Error::new(
+                        ErrorKind::DuplicateName,
+                        Some(join_name(&path, name)),
+                        format!("`{path}` has two children named `{name}`; sibling names must differ"),
                     ));
-                };
-                if j == i {
-                    return Err(invalid(&join_name(&path, a), "a child cannot start after itself"));
-                }
-                if !deps[i].contains(&(j as u32)) {
-                    deps[i].push(j as u32);
                 }
             }
-            if self.kind == GroupKind::Sequential && i > 0 {
-                deps[i].push(i as u32 - 1);
-            }
-        }
-        let order = topo_order(&deps).map_err(|cycle| {
-            let mut s = String::new();
-            for (k, ix) in cycle.iter().enumerate() {
-                if k > 0 {
-                    s.push_str(" → ");
+            let mut deps: Vec<Vec<u32>> = vec![Vec::new(); n];
+            for (i, child) in self.children.iter().enumerate() {
+                let after = &child.opts().after;
+                if !after.is_empty() && self.kind == GroupKind::Sequential {
+                    return Err(invalid(
+                        &join_name(&path, names[i]),
+                        "`after` is only valid in a parallel group (a sequential group already starts in order)",
+                    ));
                 }
-                let _ = write!(s, "{}", names[*ix as usize]);
+                for a in after {
+                    let Some(&j) = index.get(a.as_str()) else {
+                        return Err(invalid(
+                            &join_name(&path, names[i]),
+                            &format!("`after({a})` names no sibling of `{}`", names[i]),
+                        ));
+                    };
+                    if j as usize == i {
+                        return Err(invalid(&join_name(&path, a), "a child cannot start after itself"));
+                    }
+                    if !deps[i].contains(&j) {
+                        deps[i].push(j);
+                    }
+                }
+                if self.kind == GroupKind::Sequential && i > 0 {
+                    deps[i].push(i as u32 - 1);
+                }
             }
-            invalid(&path, &format!("`after` edges form a cycle: {s}"))
-        })?;
+            let order = topo_order(&deps).map_err(|cycle| {
+                let mut s = String::new();
+                for (k, ix) in cycle.iter().enumerate() {
+                    if k > 0 {
+                        s.push_str(" → ");
+                    }
+                    let _ = write!(s, "{}", names[*ix as usize]);
+                }
+                invalid(&path, &format!("`after` edges form a cycle: {s}"))
+            })?;
+            (deps, order)
+        };
         let strategy = self.strategy.unwrap_or(match self.kind {
             GroupKind::Sequential => Strategy::RestForOne,
             GroupKind::Parallel => Strategy::OneForOne,

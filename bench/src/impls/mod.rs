@@ -1,0 +1,7 @@
+//! One module per implementation of the workloads.
+
+pub mod kameo;
+pub mod ours;
+pub mod ractor;
+pub mod raw;
+pub mod tgs;

@@ -1,0 +1,178 @@
+//! Ours: `supervisor-runtime`'s builder API, and the `supervision_tree!`
+//! macro for the workloads it can express (one flaky child; the tree, as
+//! nested `Tree`s of ten literal children each).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use supervisor::supervision_tree;
+use supervisor_runtime::{Backoff, Child, Context, Group, Intensity, Runnable, Tree, TreeHandle};
+
+use crate::probe::{Fail, Probe};
+use crate::{Impl, Running};
+
+/// The builder API.
+#[derive(Debug)]
+pub struct Ours;
+
+/// The `supervision_tree!` macro.
+#[derive(Debug)]
+pub struct OursMacro;
+
+/// A running tree.
+#[derive(Debug)]
+pub struct OursRun(TreeHandle);
+
+impl Running for OursRun {
+    async fn stop(self) {
+        let report = self.0.shutdown().await;
+        assert!(report.is_clean(), "ours: unclean shutdown: {report:?}");
+    }
+}
+
+/// An idle leaf: healthy, then waits to be stopped.
+pub fn leaf(p: Arc<Probe>) -> impl Runnable {
+    move |ctx: Context| {
+        let p = p.clone();
+        async move {
+            ctx.healthy();
+            p.started();
+            ctx.cancelled().await;
+            p.stopped();
+            Ok::<(), Infallible>(())
+        }
+    }
+}
+
+/// Fails on its first `fails` incarnations, then stays up.
+pub fn flaky(p: Arc<Probe>, fails: usize) -> impl Runnable {
+    move |ctx: Context| {
+        let p = p.clone();
+        async move {
+            if p.started() <= fails {
+                p.stopped();
+                return Err(Fail);
+            }
+            ctx.healthy();
+            ctx.cancelled().await;
+            p.stopped();
+            Ok(())
+        }
+    }
+}
+
+fn app() -> Group {
+    Group::parallel("app")
+        .backoff(Backoff::None)
+        .intensity(Intensity::Unlimited)
+}
+
+fn builder_group(name: String, depth: u32, fanout: usize, p: &Arc<Probe>) -> Group {
+    let mut g = Group::parallel(name)
+        .backoff(Backoff::None)
+        .intensity(Intensity::Unlimited);
+    for i in 0..fanout {
+        g = if depth == 1 {
+            g.child(Child::new(format!("c{i}"), leaf(p.clone())))
+        } else {
+            g.group(builder_group(format!("g{i}"), depth - 1, fanout, p))
+        };
+    }
+    g
+}
+
+impl Impl for Ours {
+    const NAME: &'static str = "ours (builder)";
+    type Run = OursRun;
+
+    async fn start_flat(n: usize, p: &Arc<Probe>) -> OursRun {
+        let mut g = app();
+        for i in 0..n {
+            g = g.child(Child::new(format!("c{i}"), leaf(p.clone())));
+        }
+        OursRun(g.build().expect("a valid tree").start())
+    }
+
+    async fn start_flaky(fails: usize, p: &Arc<Probe>) -> Option<OursRun> {
+        let tree = app()
+            .child(Child::new("c", flaky(p.clone(), fails)))
+            .build()
+            .expect("a valid tree");
+        Some(OursRun(tree.start()))
+    }
+
+    async fn start_tree(depth: u32, fanout: usize, p: &Arc<Probe>) -> Option<OursRun> {
+        let tree = builder_group("app".into(), depth, fanout, p)
+            .build()
+            .expect("a valid tree");
+        Some(OursRun(tree.start()))
+    }
+}
+
+/// Ten literal leaves, or ten literal subtrees; the macro fixes the fanout at 10.
+fn macro_level(depth: u32, p: &Arc<Probe>) -> Tree {
+    if depth == 1 {
+        supervision_tree! {
+            #[backoff(none), intensity(unlimited)]
+            parallel g {
+                c0: leaf(p.clone()),
+                c1: leaf(p.clone()),
+                c2: leaf(p.clone()),
+                c3: leaf(p.clone()),
+                c4: leaf(p.clone()),
+                c5: leaf(p.clone()),
+                c6: leaf(p.clone()),
+                c7: leaf(p.clone()),
+                c8: leaf(p.clone()),
+                c9: leaf(p.clone()),
+            }
+        }
+    } else {
+        let d = depth - 1;
+        supervision_tree! {
+            #[backoff(none), intensity(unlimited)]
+            parallel g {
+                g0: macro_level(d, p),
+                g1: macro_level(d, p),
+                g2: macro_level(d, p),
+                g3: macro_level(d, p),
+                g4: macro_level(d, p),
+                g5: macro_level(d, p),
+                g6: macro_level(d, p),
+                g7: macro_level(d, p),
+                g8: macro_level(d, p),
+                g9: macro_level(d, p),
+            }
+        }
+    }
+}
+
+impl Impl for OursMacro {
+    const NAME: &'static str = "ours (macro)";
+    type Run = OursRun;
+
+    fn has_flat() -> bool {
+        false
+    }
+
+    async fn start_flat(_: usize, _: &Arc<Probe>) -> OursRun {
+        unreachable!("10,000 literal children are not a macro use case")
+    }
+
+    async fn start_flaky(fails: usize, p: &Arc<Probe>) -> Option<OursRun> {
+        let tree = supervision_tree! {
+            #[backoff(none), intensity(unlimited)]
+            parallel app {
+                c: flaky(p.clone(), fails),
+            }
+        };
+        Some(OursRun(tree.start()))
+    }
+
+    async fn start_tree(depth: u32, fanout: usize, p: &Arc<Probe>) -> Option<OursRun> {
+        if fanout != 10 {
+            return None;
+        }
+        Some(OursRun(macro_level(depth, p).start()))
+    }
+}
