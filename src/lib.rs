@@ -1,7 +1,59 @@
-//! Supervision trees for tokio, declared inline with a checked DSL.
+//! Supervision trees for tokio, declared inline in `main` and checked at
+//! compile time.
 //!
-//! This is the facade: the runtime ([`supervisor_runtime`]) and the macros
-//! ([`supervision_tree!`], [`#[runnable]`](runnable)) under one name.
+//! Erlang/OTP's discipline — strategies, restart intensity, ordered start,
+//! reverse-order stop with timeouts — for tokio tasks, OS processes and
+//! servers. Declare the tree with [`supervision_tree!`], write children as
+//! [`#[runnable]`](runnable) async functions, and run it:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use supervisor::prelude::*;
+//!
+//! #[runnable]
+//! async fn database(ctx: Context, url: String) -> Result<(), std::io::Error> {
+//!     // connect to `url` ...
+//!     ctx.healthy();          // sequential siblings after this one may start now
+//!     ctx.cancelled().await;  // run until asked to stop
+//!     Ok(())
+//! }
+//!
+//! #[runnable(ready = on_start)]
+//! async fn http_server(ctx: Context, port: u16) -> Result<(), std::io::Error> {
+//!     ctx.cancelled().await;
+//!     Ok(())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), supervisor::Error> {
+//!     let url = std::env::var("DB").unwrap_or_default();
+//!     let tree = supervision_tree! {
+//!         #[intensity(max = 5, within = 10s)]
+//!         sequential app {
+//!             db: database(url),
+//!             #[strategy(one_for_all)]
+//!             parallel web {
+//!                 http: http_server(8080),
+//!                 #[after(http)]
+//!                 admin: http_server(8081),
+//!             },
+//!         }
+//!     };
+//!     tree.run_until_signal().await
+//! }
+//! ```
+//!
+//! What happens when a child ends is decided by its group's [`Strategy`],
+//! its [`Restart`] type, its [`Backoff`] and the group's [`Intensity`] (or
+//! [`Decay`]); the table of endings is on [`Context`]. A running tree is a
+//! [`TreeHandle`]: [`snapshot`](TreeHandle::snapshot) draws it,
+//! [`subscribe`](TreeHandle::subscribe) streams every state change,
+//! [`shutdown`](TreeHandle::shutdown) stops it in order and reports what had
+//! to be aborted.
+//!
+//! Everything the macro does can be written by hand with the builder
+//! ([`Group`], [`Child`], [`Tree`]); the macro only adds the compile-time
+//! checks. See the [`supervision_tree!`] documentation for the full grammar.
 #![deny(missing_docs)]
 
 pub use supervisor_runtime::*;

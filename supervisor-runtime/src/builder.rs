@@ -266,7 +266,11 @@ impl Group {
             }
         }
         if let Some(d) = &self.decay {
-            if d.half_life.is_zero() || d.pause.is_zero() || d.threshold.is_nan() || d.threshold <= 0.0 {
+            if d.half_life.is_zero()
+                || d.pause.is_zero()
+                || d.threshold.is_nan()
+                || d.threshold <= 0.0
+            {
                 return Err(invalid(
                     &path,
                     "`decay` needs a non-zero half_life and pause and a positive threshold",
@@ -287,7 +291,9 @@ impl Group {
                     return Err(Error::new(
                         ErrorKind::DuplicateName,
                         Some(join_name(&path, name)),
-                        format!("`{path}` has two children named `{name}`; sibling names must differ"),
+                        format!(
+                            "`{path}` has two children named `{name}`; sibling names must differ"
+                        ),
                     ));
                 }
             }
@@ -308,7 +314,10 @@ impl Group {
                         ));
                     };
                     if j as usize == i {
-                        return Err(invalid(&join_name(&path, a), "a child cannot start after itself"));
+                        return Err(invalid(
+                            &join_name(&path, a),
+                            "a child cannot start after itself",
+                        ));
                     }
                     if !deps[i].contains(&j) {
                         deps[i].push(j);
@@ -376,7 +385,11 @@ impl Group {
 }
 
 fn invalid(node: &str, msg: &str) -> Error {
-    Error::new(ErrorKind::InvalidTree, Some(node.to_owned()), format!("`{node}`: {msg}"))
+    Error::new(
+        ErrorKind::InvalidTree,
+        Some(node.to_owned()),
+        format!("`{node}`: {msg}"),
+    )
 }
 
 fn at(e: Error, node: &str) -> Error {
@@ -577,10 +590,15 @@ mod tests {
     #[test]
     fn names_are_checked() {
         for bad in ["", "A", "a.b", "a b", &"x".repeat(65)] {
-            let e = Group::parallel("app").child(Child::new(bad, idle)).build().unwrap_err();
+            let e = Group::parallel("app")
+                .child(Child::new(bad, idle))
+                .build()
+                .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidName, "{bad:?}: {e}");
         }
-        let ok = Group::parallel("app").child(Child::new("a-b_0", idle)).build();
+        let ok = Group::parallel("app")
+            .child(Child::new("a-b_0", idle))
+            .build();
         assert!(ok.is_ok());
     }
 
@@ -603,7 +621,10 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidTree);
-        assert!(e.to_string().contains("a → b → a") || e.to_string().contains("b → a → b"), "{e}");
+        assert!(
+            e.to_string().contains("a → b → a") || e.to_string().contains("b → a → b"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -626,7 +647,11 @@ mod tests {
         assert!(Group::parallel("app").build().is_err());
         let e = Group::parallel("app")
             .intensity(Intensity::new(1, Duration::from_secs(1)))
-            .decay(Decay::new(Duration::from_secs(1), 1.0, Duration::from_secs(1)))
+            .decay(Decay::new(
+                Duration::from_secs(1),
+                1.0,
+                Duration::from_secs(1),
+            ))
             .child(Child::new("a", idle))
             .build()
             .unwrap_err();

@@ -73,14 +73,24 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    pub(crate) fn new(link: Arc<GroupLink>, local: Arc<str>, idx: u32, gen: u32, auto_healthy: bool) -> Self {
+    pub(crate) fn new(
+        link: Arc<GroupLink>,
+        local: Arc<str>,
+        idx: u32,
+        gen: u32,
+        auto_healthy: bool,
+    ) -> Self {
         Context {
             inner: Arc::new(CtxInner {
                 link,
                 local,
                 idx,
                 gen,
-                flags: AtomicU8::new(if auto_healthy { HEALTHY | AUTO_HEALTHY } else { 0 }),
+                flags: AtomicU8::new(if auto_healthy {
+                    HEALTHY | AUTO_HEALTHY
+                } else {
+                    0
+                }),
                 notify: Notify::new(),
                 name: OnceLock::new(),
                 sub: OnceLock::new(),
@@ -208,7 +218,11 @@ impl Context {
                     format!("`spawn_group` lists `{name}` twice"),
                 ));
             }
-            specs.push(ChildSpec::new(name, BoxRunnable::clone(&r.boxed()), NodeOptions::default()));
+            specs.push(ChildSpec::new(
+                name,
+                BoxRunnable::clone(&r.boxed()),
+                NodeOptions::default(),
+            ));
         }
         if specs.is_empty() {
             return Ok(());
@@ -302,7 +316,10 @@ impl Context {
         if let Some(extra) = self.inner.extra.get() {
             let (callbacks, set_token) = {
                 let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
-                (std::mem::take(&mut e.on_cancel), e.set.as_ref().map(|s| s.token.clone()))
+                (
+                    std::mem::take(&mut e.on_cancel),
+                    e.set.as_ref().map(|s| s.token.clone()),
+                )
             };
             if let Some(t) = set_token {
                 t.cancel();
@@ -317,7 +334,10 @@ impl Context {
     /// Called when the incarnation's own task has ended: stops its spawned
     /// children unless it ended `done` with `Ok`, and returns a handle on the
     /// set to wait for before the ending is reported.
-    pub(crate) fn finish_main(&self, keep_children: bool) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
+    pub(crate) fn finish_main(
+        &self,
+        keep_children: bool,
+    ) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
         let extra = self.inner.extra.get()?;
         let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
         let set = e.set.as_mut()?;

@@ -63,7 +63,9 @@ impl<V> Default for MemoryTable<V> {
 
 impl<V> std::fmt::Debug for MemoryTable<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryTable").field("len", &self.lock().len()).finish()
+        f.debug_struct("MemoryTable")
+            .field("len", &self.lock().len())
+            .finish()
     }
 }
 
@@ -90,7 +92,11 @@ impl<V> MemoryTable<V> {
 
 impl<V: Clone + Send + 'static> Table<V> for MemoryTable<V> {
     fn load(&self) -> Result<Vec<(String, V)>, BoxError> {
-        Ok(self.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }
 
@@ -171,7 +177,9 @@ struct Entry {
 
 impl std::fmt::Debug for DynamicGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamicGroup").field("keys", &self.keys()).finish()
+        f.debug_struct("DynamicGroup")
+            .field("keys", &self.keys())
+            .finish()
     }
 }
 
@@ -293,17 +301,26 @@ impl DynamicGroup {
         }
         let current = reg.current.upgrade();
         match &current {
+            Some(group) if group.link.tree.is_shutting_down() => {
+                // The tree's shutdown began but has not reached this group yet.
+                return Err(Error::new(
+                    ErrorKind::ShuttingDown,
+                    None,
+                    format!("cannot add `{key}`: the dynamic group's tree is shutting down"),
+                ));
+            }
             Some(group) => {
                 let mut st = group.lock();
                 let spec = ChildSpec::new(key.to_owned(), r.clone(), self.opts());
-                st.add(spec, vec![Arc::from(key)]).map_err(|e| match e.kind() {
-                    ErrorKind::DuplicateName => Error::new(
-                        ErrorKind::DuplicateName,
-                        Some(join_name(&group.link.name, key)),
-                        format!("`{}` already has a live child `{key}`", group.link.name),
-                    ),
-                    _ => e,
-                })?;
+                st.add(spec, vec![Arc::from(key)])
+                    .map_err(|e| match e.kind() {
+                        ErrorKind::DuplicateName => Error::new(
+                            ErrorKind::DuplicateName,
+                            Some(join_name(&group.link.name, key)),
+                            format!("`{}` already has a live child `{key}`", group.link.name),
+                        ),
+                        _ => e,
+                    })?;
                 drop(st);
                 let _ = group.link.tx.send(Msg::Poke);
             }
@@ -341,11 +358,18 @@ impl DynamicGroup {
             return Err(Error::new(
                 ErrorKind::ForeignToken,
                 None,
-                format!("the token for `{}` belongs to another dynamic group", token.key),
+                format!(
+                    "the token for `{}` belongs to another dynamic group",
+                    token.key
+                ),
             ));
         }
         let mut reg = self.reg();
-        if reg.entries.get(&token.key).is_some_and(|e| e.seq == token.seq) {
+        if reg
+            .entries
+            .get(&token.key)
+            .is_some_and(|e| e.seq == token.seq)
+        {
             reg.entries.remove(&token.key);
             Self::stop_key(&reg, &token.key);
         }
@@ -368,13 +392,14 @@ impl DynamicGroup {
         self.reg().entries.keys().cloned().collect()
     }
 
-    /// The state of the child under `key`, if the group is running and has one.
+    /// The state of the child under `key`, if the group is running and has
+    /// one. A removed child is reported (as `Stopping`) until it has ended.
     pub fn get(&self, key: &str) -> Option<NodeState> {
         let group = self.reg().current.upgrade()?;
         let st = group.lock();
         let i = st.slot_of(key)?;
         let slot = &st.slots[i as usize];
-        (!slot.is_removed()).then_some(slot.state)
+        (!slot.is_removed() || slot.is_live()).then_some(slot.state)
     }
 
     /// Reads the table now and applies it: adds what is new, stops what is gone.
@@ -383,7 +408,9 @@ impl DynamicGroup {
     }
 
     fn reconcile_now(&self) {
-        let Some(source) = &self.inner.source else { return };
+        let Some(source) = &self.inner.source else {
+            return;
+        };
         let desired = match source() {
             Ok(d) => d,
             Err(e) => {
@@ -423,7 +450,9 @@ struct Reconciler(Weak<DynInner>);
 
 impl Periodic for Reconciler {
     fn period(&self) -> Duration {
-        self.0.upgrade().map_or(Duration::from_secs(60), |i| i.period)
+        self.0
+            .upgrade()
+            .map_or(Duration::from_secs(60), |i| i.period)
     }
 
     fn tick(&self, _shared: &Arc<GroupShared>) {
@@ -435,7 +464,8 @@ impl Periodic for Reconciler {
 
 impl Runnable for DynamicGroup {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
-        let spec = Arc::new(runtime_spec(Strategy::OneForOne,
+        let spec = Arc::new(runtime_spec(
+            Strategy::OneForOne,
             self.inner.intensity,
             self.inner.backoff,
         ));

@@ -15,9 +15,12 @@
 //! Ordering is one mechanism for everything: `deps[i]` (the previous sibling
 //! of a sequential group, the `after` edges of a parallel one) gates starts,
 //! and a child being stopped waits for its dependents that are being stopped
-//! too. Restarting several siblings is a *batch*: none of them starts again
-//! until every one of them has ended, so no two incarnations of a node ever
-//! overlap.
+//! too (looking through siblings that have already ended, so that `a, b, c`
+//! still stops `c` before `a` when `b` is over). Restarting several siblings
+//! is a *batch*: none of them starts again until every one of them has
+//! ended, so no two incarnations of a node ever overlap. Once the tree's
+//! shutdown began, nothing starts (`TreeShared::starts_blocked`), even in a
+//! group its stop signal has not reached yet.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -31,7 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::builder::{join_name, ChildSpec, GroupSpec};
 use crate::context::Context;
-use crate::error::{BoxError, DoNotRestart, Error, ErrorKind, PanicError, Reason, SharedError, StopTree};
+use crate::error::{
+    BoxError, DoNotRestart, Error, ErrorKind, PanicError, Reason, SharedError, StopTree,
+};
 use crate::event::{Event, NodeState};
 use crate::incarnation::{self, Outcome};
 use crate::options::{Backoff, Intensity, Restart, Strategy};
@@ -45,10 +50,23 @@ pub(crate) const ABORT_GRACE: Duration = Duration::from_secs(1);
 
 /// What a child's task tells its group.
 pub(crate) enum Msg {
-    Healthy { idx: u32, gen: u32 },
-    Done { idx: u32, gen: u32 },
-    Fail { idx: u32, gen: u32 },
-    Exit { idx: u32, gen: u32, outcome: Outcome },
+    Healthy {
+        idx: u32,
+        gen: u32,
+    },
+    Done {
+        idx: u32,
+        gen: u32,
+    },
+    Fail {
+        idx: u32,
+        gen: u32,
+    },
+    Exit {
+        idx: u32,
+        gen: u32,
+        outcome: Outcome,
+    },
     /// Children were added from outside the group's task; look at the work list.
     Poke,
     /// The owner of a spawned set has ended `done`: the set may complete.
@@ -149,6 +167,15 @@ impl Slot {
     pub(crate) fn is_live(&self) -> bool {
         self.running() || self.has(WANT_START)
     }
+}
+
+/// A direction along the start-order edges between siblings.
+#[derive(Copy, Clone)]
+enum Dir {
+    /// Towards the siblings that start after (`dependents`).
+    Dependents,
+    /// Towards the siblings that start before (`deps`).
+    Deps,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -252,7 +279,10 @@ impl GroupState {
     }
 
     fn dependents(&self, i: u32) -> &[u32] {
-        self.spec.dependents.get(i as usize).map_or(&[], |v| v.as_slice())
+        self.spec
+            .dependents
+            .get(i as usize)
+            .map_or(&[], |v| v.as_slice())
     }
 
     /// Every change of a slot goes through here, keeping the counters exact.
@@ -315,18 +345,33 @@ impl GroupState {
                 self.try_stop(link, i);
                 self.try_start(link, i);
             }
-            if !self.batch.is_empty() && self.batch.iter().all(|&m| !self.slots[m as usize].running()) {
+            if !self.batch.is_empty()
+                && self
+                    .batch
+                    .iter()
+                    .all(|&m| !self.slots[m as usize].running())
+            {
                 let batch = std::mem::take(&mut self.batch);
                 // Start again in start order.
                 let n = self.spec.children.len() as u32;
-                self.work.extend(self.spec.order.iter().copied().filter(|i| batch.contains(i)));
+                self.work.extend(
+                    self.spec
+                        .order
+                        .iter()
+                        .copied()
+                        .filter(|i| batch.contains(i)),
+                );
                 self.work.extend(batch.iter().copied().filter(|&i| i >= n));
                 continue;
             }
             break;
         }
         if let Some(own) = own {
-            if !self.healthy_sent && !self.stopping && self.unsettled == 0 && (self.open || !self.slots.is_empty()) {
+            if !self.healthy_sent
+                && !self.stopping
+                && self.unsettled == 0
+                && (self.open || !self.slots.is_empty())
+            {
                 self.healthy_sent = true;
                 own.healthy();
             }
@@ -351,6 +396,10 @@ impl GroupState {
         if !self.deps(i).iter().all(|&d| self.dep_ok(d)) {
             return;
         }
+        if link.tree.starts_blocked() {
+            // The shutdown began; this group's stop signal is on its way.
+            return;
+        }
         self.start(link, i);
     }
 
@@ -373,14 +422,19 @@ impl GroupState {
             s.not_before = None;
             s.healthy_at = auto.then_some(now);
         });
-        let state = if auto { NodeState::Healthy } else { NodeState::Starting };
+        let state = if auto {
+            NodeState::Healthy
+        } else {
+            NodeState::Starting
+        };
         self.set_state(link, i, state, None, None);
         tracing::info!(node = %Name(link, &self.child_spec(i).name), incarnation = gen, "started");
         if let Some(t) = start_timeout.filter(|_| !auto) {
             self.push_timer(now + t, i, gen, TimerKind::StartTimeout);
         }
         if auto {
-            self.work.extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+            self.work
+                .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
         }
     }
 
@@ -389,13 +443,68 @@ impl GroupState {
         if !s.has(WANT_STOP) || !s.running() || s.has(STOP_REQ) {
             return;
         }
-        let waiting = self.dependents(i).iter().any(|&d| {
-            let ds = &self.slots[d as usize];
-            ds.running() && ds.has(WANT_STOP | STOP_REQ)
+        let mut waiting = false;
+        self.walk_running(i, Dir::Dependents, |_, s| {
+            waiting |= s.has(WANT_STOP | STOP_REQ);
         });
         if !waiting {
             self.request_stop(link, i);
         }
+    }
+
+    /// Visits the running siblings nearest to `i` along `dir`, looking
+    /// through siblings that are not running: a sibling that has ended does
+    /// not break the chain, so a sequential group still stops in reverse
+    /// order when a child in the middle has already ended (`a` waits for `c`
+    /// in `a, b, c` when `b` has ended). Cost: the edges walked, which are
+    /// few; each sibling is visited once.
+    fn walk_running(&self, i: u32, dir: Dir, mut f: impl FnMut(u32, &Slot)) {
+        let next = |k: u32| match dir {
+            Dir::Dependents => self.dependents(k),
+            Dir::Deps => self.deps(k),
+        };
+        // In-edges in the direction of the walk; a sibling reachable along
+        // one edge only cannot be reached twice unless its predecessor is.
+        let inward = |k: u32| match dir {
+            Dir::Dependents => self.deps(k).len(),
+            Dir::Deps => self.dependents(k).len(),
+        };
+        let mut seen: Vec<u32> = Vec::new();
+        let mut stack: Vec<u32> = Vec::new();
+        let mut cur = next(i);
+        loop {
+            for &d in cur {
+                let ds = &self.slots[d as usize];
+                if ds.running() {
+                    f(d, ds);
+                } else if inward(d) <= 1 || !seen.contains(&d) {
+                    if inward(d) > 1 {
+                        seen.push(d);
+                    }
+                    stack.push(d);
+                }
+            }
+            match stack.pop() {
+                Some(d) => cur = next(d),
+                None => return,
+            }
+        }
+    }
+
+    /// Queues the siblings that may be waiting for child `i` to end before
+    /// they stop: its dependencies, looking through ended ones.
+    fn wake_deps(&mut self, i: u32) {
+        self.work
+            .extend(self.spec.deps.get(i as usize).into_iter().flatten());
+        let mut more: Vec<u32> = Vec::new();
+        if self
+            .deps(i)
+            .iter()
+            .any(|&d| !self.slots[d as usize].running())
+        {
+            self.walk_running(i, Dir::Deps, |k, _| more.push(k));
+        }
+        self.work.extend(more);
     }
 
     /// Marks a running child to be stopped once its dependents have stopped.
@@ -443,10 +552,12 @@ impl GroupState {
     /// Gives up waiting for a child that could not be stopped (shutdown only).
     fn abandon(&mut self, link: &GroupLink, i: u32) {
         self.mutate(i, |s| {
-            s.flags = (s.flags & !(RUNNING | WANT_START | WANT_STOP | STOP_REQ)) | UNSTOPPED | EVER_UNSTOPPED;
+            s.flags = (s.flags & !(RUNNING | WANT_START | WANT_STOP | STOP_REQ))
+                | UNSTOPPED
+                | EVER_UNSTOPPED;
         });
         self.set_state(link, i, NodeState::Stopped, None, None);
-        self.work.extend(self.spec.deps.get(i as usize).into_iter().flatten());
+        self.wake_deps(i);
     }
 
     /// Stops every child in stop order; nothing starts again in this incarnation.
@@ -476,24 +587,34 @@ impl GroupState {
     pub(crate) fn handle(&mut self, link: &GroupLink, msg: Msg) {
         match msg {
             Msg::Healthy { idx, gen } => {
-                if self.is_current(idx, gen) && self.slots[idx as usize].state == NodeState::Starting {
+                if self.is_current(idx, gen)
+                    && self.slots[idx as usize].state == NodeState::Starting
+                {
                     self.mutate(idx, |s| s.healthy_at = Some(Instant::now()));
                     self.set_state(link, idx, NodeState::Healthy, None, None);
                     tracing::info!(node = %Name(link, &self.child_spec(idx).name), "healthy");
-                    self.work.extend(self.spec.dependents.get(idx as usize).into_iter().flatten());
+                    self.work
+                        .extend(self.spec.dependents.get(idx as usize).into_iter().flatten());
                 }
             }
             Msg::Done { idx, gen } => {
                 let s = self.slots.get(idx as usize);
                 if self.is_current(idx, gen)
-                    && s.is_some_and(|s| matches!(s.state, NodeState::Starting | NodeState::Healthy))
+                    && s.is_some_and(|s| {
+                        matches!(s.state, NodeState::Starting | NodeState::Healthy)
+                    })
                 {
                     self.set_state(link, idx, NodeState::Done, None, None);
-                    self.work.extend(self.spec.dependents.get(idx as usize).into_iter().flatten());
+                    self.work
+                        .extend(self.spec.dependents.get(idx as usize).into_iter().flatten());
                 }
             }
             Msg::Fail { idx, gen } => {
-                if self.slots.get(idx as usize).is_some_and(|s| s.gen == gen && s.running()) {
+                if self
+                    .slots
+                    .get(idx as usize)
+                    .is_some_and(|s| s.gen == gen && s.running())
+                {
                     self.mutate(idx, |s| s.flags |= FAIL_REQ);
                     self.request_stop(link, idx);
                 }
@@ -511,7 +632,9 @@ impl GroupState {
     }
 
     fn on_exit(&mut self, link: &GroupLink, i: u32, gen: u32, outcome: Outcome) {
-        let Some(s) = self.slots.get(i as usize) else { return };
+        let Some(s) = self.slots.get(i as usize) else {
+            return;
+        };
         if s.gen != gen || !s.running() {
             return; // an abandoned incarnation ending late
         }
@@ -523,7 +646,11 @@ impl GroupState {
         });
         let tree = &link.tree;
         let name = self.full_name(link, i);
-        let forced = if fail_req { ctx.as_ref().and_then(Context::forced_error) } else { None };
+        let forced = if fail_req {
+            ctx.as_ref().and_then(Context::forced_error)
+        } else {
+            None
+        };
         let is_done = ctx.as_ref().is_some_and(Context::is_done);
         let ending = match outcome {
             Outcome::Panic(payload) => {
@@ -548,7 +675,7 @@ impl GroupState {
             Outcome::Aborted => Ending::Stopped(None),
         };
         // Whatever it depended on may be waiting for it to stop.
-        self.work.extend(self.spec.deps.get(i as usize).into_iter().flatten());
+        self.wake_deps(i);
         let spec_restart = self.child_spec(i).restart();
         let log_name = Name(link, &self.child_spec(i).name);
         match ending {
@@ -572,7 +699,8 @@ impl GroupState {
                     self.mutate(i, |s| s.last_error = Some(e.clone()));
                 }
                 self.set_state(link, i, NodeState::Done, err, None);
-                self.work.extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+                self.work
+                    .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
             }
             Ending::Exit => {
                 tracing::info!(node = %log_name, "exited");
@@ -580,7 +708,8 @@ impl GroupState {
                     self.restart(link, i, None);
                 } else {
                     self.set_state(link, i, NodeState::Stopped, None, None);
-                    self.work.extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+                    self.work
+                        .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
                 }
             }
             Ending::Failure(e) => {
@@ -588,7 +717,8 @@ impl GroupState {
                 self.mutate(i, |s| s.last_error = Some(e.clone()));
                 if spec_restart == Restart::Temporary || removed {
                     self.set_state(link, i, NodeState::Failed, Some(e), None);
-                    self.work.extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+                    self.work
+                        .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
                 } else {
                     self.restart(link, i, Some(e));
                 }
@@ -615,14 +745,22 @@ impl GroupState {
     /// restart what the strategy says, after the backoff.
     fn restart(&mut self, link: &GroupLink, i: u32, err: Option<SharedError>) {
         if self.stopping {
-            let state = if err.is_some() { NodeState::Failed } else { NodeState::Stopped };
+            let state = if err.is_some() {
+                NodeState::Failed
+            } else {
+                NodeState::Stopped
+            };
             self.set_state(link, i, state, err, None);
             return;
         }
         let now = Instant::now();
         if let Intensity::Limited { max, within } = self.spec.intensity {
             self.restart_log.push_back(now);
-            while self.restart_log.front().is_some_and(|&t| now.duration_since(t) >= within) {
+            while self
+                .restart_log
+                .front()
+                .is_some_and(|&t| now.duration_since(t) >= within)
+            {
                 self.restart_log.pop_front();
             }
             if self.restart_log.len() > max as usize {
@@ -635,7 +773,9 @@ impl GroupState {
                 self.paused_until = None;
                 self.decay_f = 0.0;
             }
-            let dt = self.decay_at.map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+            let dt = self
+                .decay_at
+                .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
             self.decay_f = self.decay_f * 0.5f64.powf(dt / d.half_life.as_secs_f64()) + 1.0;
             self.decay_at = Some(now);
             if self.paused_until.is_none() && self.decay_f > d.threshold {
@@ -650,7 +790,9 @@ impl GroupState {
         }
         let backoff: Backoff = *self.child_spec(i).backoff(&self.spec.backoff);
         let delay = self.mutate(i, |s| {
-            if s.healthy_at.is_some_and(|t| now.duration_since(t) >= backoff.reset_after()) {
+            if s.healthy_at
+                .is_some_and(|t| now.duration_since(t) >= backoff.reset_after())
+            {
                 s.backoff_n = 0;
             }
             let d = backoff.delay(s.backoff_n);
@@ -714,11 +856,24 @@ impl GroupState {
         }
     }
 
-    fn give_up(&mut self, link: &GroupLink, i: u32, err: Option<SharedError>, max: u32, within: Duration) {
+    fn give_up(
+        &mut self,
+        link: &GroupLink,
+        i: u32,
+        err: Option<SharedError>,
+        max: u32,
+        within: Duration,
+    ) {
         let name = self.full_name(link, i);
-        let group = if link.name.is_empty() { "the tree" } else { &link.name };
+        let group = if link.name.is_empty() {
+            "the tree"
+        } else {
+            &link.name
+        };
         tracing::error!(group = %group, node = %name, "restart intensity exceeded; giving up");
-        let source: SharedError = err.clone().unwrap_or_else(|| Arc::new(Reason(format!("`{name}` exited"))));
+        let source: SharedError = err
+            .clone()
+            .unwrap_or_else(|| Arc::new(Reason(format!("`{name}` exited"))));
         let e = Error::new(
             ErrorKind::GaveUp,
             Some(name.clone()),
@@ -744,7 +899,9 @@ impl GroupState {
                 }
                 continue;
             }
-            let Some(s) = self.slots.get(t.idx as usize) else { continue };
+            let Some(s) = self.slots.get(t.idx as usize) else {
+                continue;
+            };
             if s.gen != t.gen {
                 continue;
             }
@@ -802,7 +959,11 @@ impl GroupState {
     /// Adds children at runtime (spawned children, dynamic groups). `names`
     /// are the distinguished-name parts the new slot takes (more than one for
     /// an anonymous group). Returns the slot and its next incarnation number.
-    pub(crate) fn add(&mut self, spec: ChildSpec, names: Vec<Arc<str>>) -> Result<(u32, u32), Error> {
+    pub(crate) fn add(
+        &mut self,
+        spec: ChildSpec,
+        names: Vec<Arc<str>>,
+    ) -> Result<(u32, u32), Error> {
         if self.stopping {
             return Err(Error::new(
                 ErrorKind::ShuttingDown,
@@ -852,7 +1013,11 @@ impl GroupState {
         for name in &names {
             map.insert(name.clone(), i);
         }
-        if names.len() > 1 || names.first().is_some_and(|n| **n != *self.child_spec(i).name) {
+        if names.len() > 1
+            || names
+                .first()
+                .is_some_and(|n| **n != *self.child_spec(i).name)
+        {
             self.group_names.insert(i, names);
         }
         self.work.push_back(i);
@@ -1027,8 +1192,15 @@ pub(crate) async fn run_group(
             let mut st = shared.lock();
             st.pump(&link, own.as_ref());
             stopping = st.stopping;
-            let tick = std::mem::take(&mut st.tick_due).then(|| st.periodic.clone()).flatten();
-            (std::mem::take(&mut st.to_cancel), st.next_deadline(), st.finished(), tick)
+            let tick = std::mem::take(&mut st.tick_due)
+                .then(|| st.periodic.clone())
+                .flatten();
+            (
+                std::mem::take(&mut st.to_cancel),
+                st.next_deadline(),
+                st.finished(),
+                tick,
+            )
         };
         // Outside the lock: cancellation runs user callbacks (`on_cancel`).
         for ctx in to_cancel {
@@ -1124,7 +1296,11 @@ pub(crate) struct SpawnedSet {
 }
 
 /// The spec of a group that only has children added at runtime.
-pub(crate) fn runtime_spec(strategy: Strategy, intensity: Intensity, backoff: Backoff) -> GroupSpec {
+pub(crate) fn runtime_spec(
+    strategy: Strategy,
+    intensity: Intensity,
+    backoff: Backoff,
+) -> GroupSpec {
     GroupSpec {
         name: "".into(),
         strategy,
@@ -1140,11 +1316,17 @@ pub(crate) fn runtime_spec(strategy: Strategy, intensity: Intensity, backoff: Ba
 
 impl SpawnedSet {
     pub(crate) fn start(owner: &Context) -> Result<SpawnedSet, Error> {
-        let spec = Arc::new(runtime_spec(Strategy::OneForOne,
+        let spec = Arc::new(runtime_spec(
+            Strategy::OneForOne,
             Intensity::default(),
             Backoff::default(),
         ));
-        let (shared, rx) = new_group(spec, owner.name().into(), owner.inner.link.tree.clone(), true);
+        let (shared, rx) = new_group(
+            spec,
+            owner.name().into(),
+            owner.inner.link.tree.clone(),
+            true,
+        );
         if owner.inner.sub.set(shared.clone()).is_err() {
             return Err(Error::new(
                 ErrorKind::InvalidTree,
@@ -1178,7 +1360,11 @@ impl SpawnedSet {
     pub(crate) fn add_group(&self, specs: Vec<ChildSpec>) -> Result<(), Error> {
         let names: Vec<Arc<str>> = specs.iter().map(|s| s.name.clone()).collect();
         let n = specs.len() as u32;
-        let mut spec = runtime_spec(Strategy::OneForAll, Intensity::default(), Backoff::default());
+        let mut spec = runtime_spec(
+            Strategy::OneForAll,
+            Intensity::default(),
+            Backoff::default(),
+        );
         spec.children = specs;
         spec.deps = vec![Vec::new(); n as usize];
         spec.dependents = vec![Vec::new(); n as usize];

@@ -1,6 +1,7 @@
 //! [`Tree`] (a checked tree, not yet running) and [`TreeHandle`] (a running one).
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{broadcast, Notify};
@@ -23,13 +24,30 @@ pub(crate) struct TreeShared {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) token: CancellationToken,
     pub(crate) propagate_panics: bool,
+    /// Set as the shutdown begins, before `token` is cancelled, so that
+    /// groups that have not yet seen their stop signal start nothing new
+    /// (read on every start: an atomic load, where `token` takes a lock).
+    /// A cancellation of `token` from outside sets it as soon as the tree's
+    /// top task sees it.
+    stopping: AtomicBool,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     stop_error: Mutex<Option<Error>>,
 }
 
 impl TreeShared {
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.token.is_cancelled()
+        self.starts_blocked() || self.token.is_cancelled()
+    }
+
+    /// Whether no new incarnation may start: the shutdown has begun.
+    pub(crate) fn starts_blocked(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Begins the shutdown: blocks new starts, then cancels the root.
+    pub(crate) fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.token.cancel();
     }
 
     /// A child returned `StopTree`: keep the first such error and shut down.
@@ -39,7 +57,7 @@ impl TreeShared {
             *slot = Some(e);
         }
         drop(slot);
-        self.token.cancel();
+        self.begin_shutdown();
     }
 
     /// A child panicked under `propagate_panics(true)`: keep the first
@@ -51,7 +69,7 @@ impl TreeShared {
             *slot = Some(payload);
         }
         drop(slot);
-        self.token.cancel();
+        self.begin_shutdown();
     }
 }
 
@@ -122,6 +140,7 @@ impl Tree {
             events,
             token: CancellationToken::new(),
             propagate_panics: self.propagate_panics,
+            stopping: AtomicBool::new(false),
             panic: Mutex::new(None),
             stop_error: Mutex::new(None),
         });
@@ -134,21 +153,29 @@ impl Tree {
                 let task_shared = shared.clone();
                 let task_completion = completion.clone();
                 tokio::spawn(async move {
-                    let _ = run_group(
-                        task_top.clone(),
-                        rx,
-                        None,
-                        StopSignal::Token(task_shared.token.clone()),
-                    )
-                    .await;
+                    let run = async {
+                        let _ = run_group(
+                            task_top.clone(),
+                            rx,
+                            None,
+                            StopSignal::Token(task_shared.token.clone()),
+                        )
+                        .await;
+                        task_shared.begin_shutdown();
+                    };
+                    // `token()` may be cancelled from outside: block new starts then too.
+                    let watch = async {
+                        task_shared.token.cancelled().await;
+                        task_shared.stopping.store(true, Ordering::Release);
+                    };
+                    tokio::join!(run, watch);
                     let result = final_result(&task_shared, &task_top);
-                    task_shared.token.cancel();
                     task_completion.finish(result);
                 });
                 Some(top)
             }
             Err(e) => {
-                shared.token.cancel();
+                shared.begin_shutdown();
                 completion.finish(Err(e));
                 None
             }
@@ -224,11 +251,12 @@ fn top_spec(root: Arc<GroupSpec>) -> Arc<GroupSpec> {
         shutdown: Some(Shutdown::Infinity),
         ..NodeOptions::default()
     };
-    let child = ChildSpec::new(root.name.to_string(), GroupRunnable::new(root).boxed(), opts);
-    let mut spec = runtime_spec(Strategy::OneForOne,
-        Intensity::Unlimited,
-        Backoff::None,
+    let child = ChildSpec::new(
+        root.name.to_string(),
+        GroupRunnable::new(root).boxed(),
+        opts,
     );
+    let mut spec = runtime_spec(Strategy::OneForOne, Intensity::Unlimited, Backoff::None);
     spec.children = vec![child];
     spec.deps = vec![Vec::new()];
     spec.dependents = vec![Vec::new()];
@@ -237,7 +265,12 @@ fn top_spec(root: Arc<GroupSpec>) -> Arc<GroupSpec> {
 }
 
 fn final_result(shared: &TreeShared, top: &GroupShared) -> Result<(), Error> {
-    if let Some(e) = shared.stop_error.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+    if let Some(e) = shared
+        .stop_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+    {
         return Err(e);
     }
     let st = top.lock();
@@ -304,7 +337,7 @@ struct HandleInner {
 
 impl Drop for HandleInner {
     fn drop(&mut self) {
-        self.shared.token.cancel();
+        self.shared.begin_shutdown();
     }
 }
 
@@ -324,7 +357,7 @@ impl TreeHandle {
     /// Idempotent: every caller, concurrent or later, gets the same report.
     /// No child is started after the shutdown began.
     pub async fn shutdown(&self) -> ShutdownReport {
-        self.inner.shared.token.cancel();
+        self.inner.shared.begin_shutdown();
         let _ = self.inner.completion.wait().await;
         self.inner
             .completion
@@ -383,7 +416,7 @@ impl TreeHandle {
     /// Aborts the root group at once: every task of the tree is dropped
     /// without waiting for timeouts (what a second signal does).
     pub fn abort_all(&self) {
-        self.inner.shared.token.cancel();
+        self.inner.shared.begin_shutdown();
         if let Some(top) = &self.inner.top {
             top.lock().abort_root();
         }
@@ -429,7 +462,11 @@ pub(crate) mod signals {
                 let mut sigs = Vec::new();
                 for k in kinds {
                     sigs.push(signal(k).map_err(|e| {
-                        Error::new(ErrorKind::Signal, None, format!("cannot install a signal handler: {e}"))
+                        Error::new(
+                            ErrorKind::Signal,
+                            None,
+                            format!("cannot install a signal handler: {e}"),
+                        )
                     })?);
                 }
                 Ok(Signals { sigs })

@@ -24,8 +24,15 @@ async fn sequential_start_and_reverse_stop() {
     let report = h.shutdown().await;
     assert!(report.is_clean(), "{report:?}");
     let log = lab.log();
-    let stops: Vec<_> = log.iter().filter(|l| l.ends_with("stopping")).cloned().collect();
-    assert_eq!(stops, ["app.c stopping", "app.b stopping", "app.a stopping"]);
+    let stops: Vec<_> = log
+        .iter()
+        .filter(|l| l.ends_with("stopping"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        stops,
+        ["app.c stopping", "app.b stopping", "app.a stopping"]
+    );
     assert_eq!(lab.live_guards(), 0);
     h.join().await.unwrap();
 }
@@ -49,7 +56,10 @@ async fn failed_child_restarts_after_backoff() {
     assert_eq!(lab.starts("app.a"), 2);
     let snap = h.snapshot();
     assert_eq!(snap.node("app.a").unwrap().restarts, 1);
-    assert_eq!(snap.node("app.a").unwrap().last_error.as_deref(), Some("boom"));
+    assert_eq!(
+        snap.node("app.a").unwrap().last_error.as_deref(),
+        Some("boom")
+    );
     println!("{snap}");
     h.shutdown().await;
     assert_eq!(lab.overlaps(), 0);

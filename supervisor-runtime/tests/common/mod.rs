@@ -113,7 +113,11 @@ impl Lab {
         }
     }
 
-    async fn body(self, ctx: Context, on_start: OnStart) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn body(
+        self,
+        ctx: Context,
+        on_start: OnStart,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let name = ctx.name().to_owned();
         let (tx, mut rx) = mpsc::unbounded_channel();
         {
@@ -129,7 +133,10 @@ impl Lab {
             i.push_log(format!("{name} start"));
             i.ctl.lock().unwrap().insert(name.clone(), tx);
         }
-        let _guard = Guard { lab: self.clone(), name: name.clone() };
+        let _guard = Guard {
+            lab: self.clone(),
+            name: name.clone(),
+        };
         self.inner.changed.notify_waiters();
         match on_start {
             OnStart::Healthy => ctx.healthy(),
@@ -195,6 +202,15 @@ impl Lab {
 
     /// Sends a command to the current incarnation of `name`, waiting for it to exist.
     pub async fn send(&self, name: &str, cmd: Cmd) {
+        let what = format!(
+            "no incarnation of `{name}` took {cmd:?} within {WAIT_LIMIT:?} of virtual time"
+        );
+        tokio::time::timeout(WAIT_LIMIT, self.send_inner(name, cmd))
+            .await
+            .expect(&what);
+    }
+
+    async fn send_inner(&self, name: &str, cmd: Cmd) {
         loop {
             let notified = self.inner.changed.notified();
             tokio::pin!(notified);
@@ -211,7 +227,13 @@ impl Lab {
     /// The log: `"<name> start"`, `"<name> stopping"` (cancellation seen),
     /// `"<name> end"` (the incarnation's future dropped).
     pub fn log(&self) -> Vec<String> {
-        self.inner.log.lock().unwrap().iter().map(|(_, l)| l.clone()).collect()
+        self.inner
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect()
     }
 
     /// The log with the (virtual) time of each line.
@@ -221,7 +243,10 @@ impl Lab {
 
     /// The lines of the log that end with `suffix` (e.g. `" stopping"`).
     pub fn lines(&self, suffix: &str) -> Vec<String> {
-        self.log().into_iter().filter(|l| l.ends_with(suffix)).collect()
+        self.log()
+            .into_iter()
+            .filter(|l| l.ends_with(suffix))
+            .collect()
     }
 
     /// Position of the first log line equal to `line`.
@@ -241,12 +266,23 @@ impl Lab {
 
     /// Times of every log line equal to `line`.
     pub fn times(&self, line: &str) -> Vec<Instant> {
-        self.log_at().into_iter().filter(|(_, l)| l == line).map(|(t, _)| t).collect()
+        self.log_at()
+            .into_iter()
+            .filter(|(_, l)| l == line)
+            .map(|(t, _)| t)
+            .collect()
     }
 
     /// Whether an incarnation of `name` is running now.
     pub fn is_live(&self, name: &str) -> bool {
-        self.inner.live.lock().unwrap().get(name).copied().unwrap_or(0) > 0
+        self.inner
+            .live
+            .lock()
+            .unwrap()
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            > 0
     }
 
     pub fn clear_log(&self) {
@@ -254,7 +290,13 @@ impl Lab {
     }
 
     pub fn starts(&self, name: &str) -> u32 {
-        self.inner.starts.lock().unwrap().get(name).copied().unwrap_or(0)
+        self.inner
+            .starts
+            .lock()
+            .unwrap()
+            .get(name)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn overlaps(&self) -> usize {
@@ -324,19 +366,27 @@ impl Events {
     pub async fn wait_all(&mut self, names: &[&str], state: NodeState) {
         let mut left: Vec<&str> = names.to_vec();
         while !left.is_empty() {
-            let e = self.wait_for(|e| e.state == state && left.contains(&e.name.as_str())).await;
+            let e = self
+                .wait_for(|e| e.state == state && left.contains(&e.name.as_str()))
+                .await;
             left.retain(|n| *n != e.name);
         }
     }
 
     /// Whether an event for `name` entering `state` has been seen (after draining).
     pub fn saw(&mut self, name: &str, state: NodeState) -> bool {
-        self.drain().iter().any(|e| e.name == name && e.state == state)
+        self.drain()
+            .iter()
+            .any(|e| e.name == name && e.state == state)
     }
 
     /// Events seen (after draining) for `name`.
     pub fn of(&mut self, name: &str) -> Vec<Event> {
-        self.drain().iter().filter(|e| e.name == name).cloned().collect()
+        self.drain()
+            .iter()
+            .filter(|e| e.name == name)
+            .cloned()
+            .collect()
     }
 
     /// All events received so far (draining what is buffered).
@@ -347,7 +397,9 @@ impl Events {
                     self.seen.push(e);
                     self.at.push(Instant::now());
                 }
-                Err(broadcast::error::TryRecvError::Lagged(n)) => panic!("event stream lagged by {n}"),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    panic!("event stream lagged by {n}")
+                }
                 Err(_) => break,
             }
         }
@@ -356,7 +408,21 @@ impl Events {
 
     /// `"name state"` strings of what was seen.
     pub fn trace(&mut self) -> Vec<String> {
-        self.drain().iter().map(|e| format!("{} {}", e.name, e.state)).collect()
+        self.drain()
+            .iter()
+            .map(|e| format!("{} {}", e.name, e.state))
+            .collect()
+    }
+}
+
+/// `h.join()`, failing the test instead of hanging when the tree never ends.
+pub async fn join(h: &supervisor_runtime::TreeHandle) -> Result<(), Error> {
+    match tokio::time::timeout(WAIT_LIMIT, h.join()).await {
+        Ok(r) => r,
+        Err(_) => panic!(
+            "the tree did not end within {WAIT_LIMIT:?} of virtual time:\n{}",
+            h.snapshot()
+        ),
     }
 }
 

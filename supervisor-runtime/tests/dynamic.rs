@@ -1,0 +1,247 @@
+//! DynamicGroup: keyed children added and removed at runtime, table-driven
+//! reconciliation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Cmd, Events, Lab};
+use supervisor_runtime::{
+    Backoff, Child, DynamicGroup, ErrorKind, Group, MemoryTable, NodeState, TreeHandle,
+};
+
+fn tree(jobs: &DynamicGroup, lab: &Lab) -> TreeHandle {
+    Group::parallel("app")
+        .child(Child::new("jobs", jobs.clone()))
+        .child(Child::new("other", lab.child()))
+        .build()
+        .unwrap()
+        .start()
+}
+
+#[tokio::test(start_paused = true)]
+async fn add_remove_keys_get() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new();
+    let h = tree(&jobs, &lab);
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    let t1 = jobs.add("j1", lab.child()).await.unwrap();
+    assert_eq!(t1.key(), "j1");
+    let t2 = jobs.add("j2", lab.child()).await.unwrap();
+    ev.wait_all(&["app.jobs.j1", "app.jobs.j2"], NodeState::Healthy)
+        .await;
+    assert_eq!(jobs.keys(), ["j1", "j2"]);
+    assert_eq!(jobs.get("j1"), Some(NodeState::Healthy));
+    assert_eq!(jobs.get("nope"), None);
+    assert_eq!(
+        h.snapshot().node("app.jobs.j2").unwrap().state,
+        NodeState::Healthy
+    );
+
+    jobs.remove(&t1).await.unwrap();
+    ev.wait("app.jobs.j1", NodeState::Stopped).await;
+    assert!(lab.log().contains(&"app.jobs.j1 stopping".to_string()));
+    assert_eq!(jobs.keys(), ["j2"]);
+    assert_eq!(jobs.get("j1"), None);
+    assert!(h.snapshot().node("app.jobs.j1").is_none());
+    // Removing again is not an error.
+    jobs.remove(&t1).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        lab.starts("app.jobs.j1"),
+        1,
+        "a removed child is not restarted"
+    );
+
+    // The key is free again once its child has ended.
+    let t1b = jobs.add("j1", lab.child()).await.unwrap();
+    ev.wait("app.jobs.j1", NodeState::Healthy).await;
+    assert_eq!(lab.starts("app.jobs.j1"), 2);
+    // An old token does not remove the new child.
+    jobs.remove(&t1).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(jobs.get("j1"), Some(NodeState::Healthy));
+    jobs.remove(&t1b).await.unwrap();
+    jobs.remove(&t2).await.unwrap();
+    ev.wait_all(&["app.jobs.j1", "app.jobs.j2"], NodeState::Stopped)
+        .await;
+    assert!(jobs.keys().is_empty());
+    assert_eq!(lab.starts("app.other"), 1);
+    assert!(h.shutdown().await.is_clean());
+    assert_eq!(lab.overlaps(), 0);
+    assert_eq!(lab.live_guards(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_keys_duplicate_live_keys_and_foreign_tokens_are_errors() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new();
+    let other = DynamicGroup::new();
+    let h = Group::parallel("app")
+        .child(Child::new("jobs", jobs.clone()))
+        .child(Child::new("other", other.clone()))
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app", NodeState::Healthy).await;
+    for bad in ["", "Upper", "a.b", "a b", &"x".repeat(65)] {
+        let e = jobs.add(bad, lab.child()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidName, "{bad:?}");
+    }
+    jobs.add("k", lab.child()).await.unwrap();
+    let e = jobs.add("k", lab.child()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DuplicateName);
+    let foreign = other.add("k", lab.child()).await.unwrap();
+    let e = jobs.remove(&foreign).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ForeignToken);
+    ev.wait_all(&["app.jobs.k", "app.other.k"], NodeState::Healthy)
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(lab.starts("app.jobs.k"), 1, "the duplicate started nothing");
+    assert_eq!(
+        other.get("k"),
+        Some(NodeState::Healthy),
+        "the foreign token removed nothing"
+    );
+    assert!(h.shutdown().await.is_clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_children_are_permanent_and_restart() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new().backoff(Backoff::Fixed(Duration::from_secs(2)));
+    let h = tree(&jobs, &lab);
+    let mut ev = Events::new(h.subscribe());
+    jobs.add("k", lab.child()).await.unwrap();
+    ev.wait("app.jobs.k", NodeState::Healthy).await;
+    lab.send("app.jobs.k", Cmd::Exit).await;
+    let e = ev.wait("app.jobs.k", NodeState::Backoff).await;
+    assert_eq!(e.delay, Some(Duration::from_secs(2)));
+    ev.wait("app.jobs.k", NodeState::Healthy).await;
+    assert_eq!(lab.starts("app.jobs.k"), 2);
+    // A live key includes one waiting out its backoff.
+    lab.send("app.jobs.k", Cmd::Fail("boom")).await;
+    ev.wait("app.jobs.k", NodeState::Backoff).await;
+    assert_eq!(
+        jobs.add("k", lab.child()).await.unwrap_err().kind(),
+        ErrorKind::DuplicateName
+    );
+    ev.wait("app.jobs.k", NodeState::Healthy).await;
+    assert_eq!(lab.overlaps(), 0);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn children_added_before_the_tree_starts_start_with_it() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new();
+    jobs.add("early", lab.child()).await.unwrap();
+    assert_eq!(jobs.keys(), ["early"]);
+    assert_eq!(jobs.get("early"), None, "not running yet");
+    let h = tree(&jobs, &lab);
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app.jobs.early", NodeState::Healthy).await;
+    assert!(h.shutdown().await.is_clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn add_after_the_tree_shut_down_is_an_error() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new();
+    let h = tree(&jobs, &lab);
+    let mut ev = Events::new(h.subscribe());
+    jobs.add("k", lab.child()).await.unwrap();
+    ev.wait("app.jobs.k", NodeState::Healthy).await;
+    assert!(h.shutdown().await.is_clean());
+    let e = jobs.add("late", lab.child()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ShuttingDown, "{e}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(lab.starts("app.jobs.late"), 0);
+    assert_eq!(lab.live_guards(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn add_while_the_tree_is_shutting_down_is_an_error() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new();
+    let h = Group::sequential("app")
+        .child(Child::new("jobs", jobs.clone()))
+        .child(Child::new("slow", lab.child()))
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app", NodeState::Healthy).await;
+    lab.send("app.slow", Cmd::SlowStop(Duration::from_secs(2)))
+        .await;
+    let h2 = h.clone();
+    let shutdown = tokio::spawn(async move { h2.shutdown().await });
+    ev.wait("app.slow", NodeState::Stopping).await;
+    let e = jobs.add("late", lab.child()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ShuttingDown, "{e}");
+    assert!(shutdown.await.unwrap().is_clean());
+    assert_eq!(lab.starts("app.jobs.late"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_table_drives_the_children() {
+    let lab = Lab::new();
+    let table = MemoryTable::new();
+    table.insert("a", 1u32);
+    table.insert("b", 2u32);
+    let l2 = lab.clone();
+    let jobs = DynamicGroup::with_table(table.clone(), move |_key: &str, _v: &u32| l2.child());
+    let h = tree(&jobs, &lab);
+    let mut ev = Events::new(h.subscribe());
+    ev.wait_all(&["app.jobs.a", "app.jobs.b"], NodeState::Healthy)
+        .await;
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    assert_eq!(jobs.keys(), ["a", "b"]);
+    // A child added by hand is left alone by the table.
+    jobs.add("manual", lab.child()).await.unwrap();
+
+    table.insert("c", 3);
+    table.remove("a");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(lab.starts("app.jobs.c"), 0, "not before a reconcile");
+    jobs.reconcile().await;
+    ev.wait("app.jobs.c", NodeState::Healthy).await;
+    ev.wait("app.jobs.a", NodeState::Stopped).await;
+    assert_eq!(jobs.keys(), ["b", "c", "manual"]);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        lab.starts("app.jobs.a"),
+        1,
+        "gone from the table: not restarted"
+    );
+    assert_eq!(jobs.get("manual"), Some(NodeState::Healthy));
+
+    // Periodically too (default: every minute).
+    table.insert("d", 4);
+    let (_, _) = ev.wait_at("app.jobs.d", NodeState::Healthy).await;
+    assert!(h.shutdown().await.is_clean());
+    assert_eq!(lab.overlaps(), 0);
+    assert_eq!(lab.live_guards(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reconcile_period_can_be_set() {
+    let lab = Lab::new();
+    let table = MemoryTable::new();
+    let l2 = lab.clone();
+    let jobs = DynamicGroup::with_table(table.clone(), move |_k: &str, _v: &()| l2.child())
+        .reconcile_every(Duration::from_secs(5));
+    let h = tree(&jobs, &lab);
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    let t0 = tokio::time::Instant::now();
+    table.insert("x", ());
+    let (_, at) = ev.wait_at("app.jobs.x", NodeState::Starting).await;
+    assert!(at - t0 <= Duration::from_secs(5), "{:?}", at - t0);
+    table.remove("x");
+    ev.wait("app.jobs.x", NodeState::Stopped).await;
+    assert!(jobs.keys().is_empty());
+    h.shutdown().await;
+}

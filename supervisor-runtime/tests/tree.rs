@@ -1,0 +1,270 @@
+//! Whole trees: no overlap across restarts with spawned children, a deep
+//! subtree restarted as a unit, a tree that completes by itself.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Cmd, Events, Lab, OnStart};
+use supervisor_runtime::{Backoff, Child, Group, Intensity, NodeState, Restart, Strategy};
+
+#[tokio::test(start_paused = true)]
+async fn a_node_restarts_only_after_its_spawned_children_ended() {
+    let lab = Lab::new();
+    let h = Group::parallel("app")
+        .intensity(Intensity::Unlimited)
+        .backoff(Backoff::None)
+        .child(Child::new(
+            "a",
+            lab.child_with(OnStart::SpawnThenHealthy(&["w1", "w2"])),
+        ))
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    for round in 1..=5u32 {
+        ev.wait_all(&["app.a", "app.a.w1", "app.a.w2"], NodeState::Healthy)
+            .await;
+        // The spawned children take their time to stop.
+        lab.send(
+            "app.a.w1",
+            Cmd::SlowStop(Duration::from_millis(300 * round as u64)),
+        )
+        .await;
+        lab.send("app.a.w2", Cmd::SlowStop(Duration::from_millis(200)))
+            .await;
+        let ending = if round % 2 == 0 {
+            Cmd::Fail("boom")
+        } else {
+            Cmd::Exit
+        };
+        lab.send("app.a", ending).await;
+        ev.wait("app.a", NodeState::Backoff).await;
+        let (_, started) = ev.wait_at("app.a", NodeState::Starting).await;
+        let w1_end = *lab.times("app.a.w1 end").last().unwrap();
+        let w2_end = *lab.times("app.a.w2 end").last().unwrap();
+        assert!(
+            started >= w1_end && started >= w2_end,
+            "round {round}: {:#?}",
+            lab.log_at()
+        );
+        assert_eq!(
+            started - w1_end,
+            Duration::ZERO,
+            "round {round}: no backoff, restarted at once"
+        );
+    }
+    assert_eq!(lab.overlaps(), 0, "{:#?}", lab.log());
+    assert_eq!(lab.starts("app.a.w1"), 6);
+    // And a spawned child restarting on its own never overlaps either.
+    ev.wait_all(&["app.a", "app.a.w1", "app.a.w2"], NodeState::Healthy)
+        .await;
+    lab.send("app.a.w1", Cmd::FailOnStop("ignored")).await;
+    lab.send("app.a.w1", Cmd::Fail("w1 broke")).await;
+    ev.wait("app.a.w1", NodeState::Healthy).await;
+    assert!(h.shutdown().await.is_clean());
+    assert_eq!(lab.live_guards(), 0);
+    assert_eq!(lab.overlaps(), 0);
+}
+
+/// A group child (one_for_all sibling failure) with slow children of its own.
+#[tokio::test(start_paused = true)]
+async fn a_restarted_group_starts_again_only_once_all_its_descendants_ended() {
+    let lab = Lab::new();
+    let h = Group::parallel("app")
+        .strategy(Strategy::OneForAll)
+        .backoff(Backoff::None)
+        .intensity(Intensity::Unlimited)
+        .child(Child::new("trigger", lab.child()))
+        .group(
+            Group::sequential("g")
+                .child(Child::new(
+                    "x",
+                    lab.child_with(OnStart::SpawnThenHealthy(&["s"])),
+                ))
+                .child(Child::new("y", lab.child())),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    // The group node `app` stays healthy while its children restart; its
+    // children's incarnations report their own health.
+    ev.wait("app", NodeState::Healthy).await;
+    for _ in 0..3 {
+        lab.send("app.g.x.s", Cmd::SlowStop(Duration::from_secs(2)))
+            .await;
+        lab.send("app.g.y", Cmd::SlowStop(Duration::from_secs(1)))
+            .await;
+        lab.send("app.trigger", Cmd::Fail("boom")).await;
+        ev.wait("app.g", NodeState::Backoff).await;
+        ev.wait_all(&["app.trigger", "app.g"], NodeState::Healthy)
+            .await;
+    }
+    assert_eq!(lab.overlaps(), 0, "{:#?}", lab.log());
+    assert_eq!(lab.starts("app.g.x.s"), 4);
+    let log = lab.log();
+    // Each time: y stopped before x, x's child ended before g reran.
+    for k in 1..4 {
+        let s_end = lab.positions("app.g.x.s end")[k - 1];
+        let y_end = lab.positions("app.g.y end")[k - 1];
+        let x_stop = lab.positions("app.g.x stopping")[k - 1];
+        let x_start = lab.positions("app.g.x start")[k];
+        assert!(y_end < x_stop && s_end < x_start, "{log:#?}");
+    }
+    assert!(h.shutdown().await.is_clean());
+    assert_eq!(lab.live_guards(), 0);
+}
+
+/// depth 0..=4 groups (31), 32 leaves at depth 5: 63 nodes.
+fn binary(lab: &Lab, name: &str, depth: u32) -> Group {
+    let kind = if depth % 2 == 0 {
+        Group::parallel(name)
+    } else {
+        Group::sequential(name)
+    };
+    let mut g = kind.backoff(Backoff::None);
+    for side in ["l", "r"] {
+        if depth == 4 {
+            g = g.child(Child::new(side, lab.child()));
+        } else {
+            g = g.group(binary(lab, side, depth + 1));
+        }
+    }
+    g
+}
+
+fn leaves(prefix: &str, depth: u32, out: &mut Vec<String>) {
+    for side in ["l", "r"] {
+        let n = format!("{prefix}.{side}");
+        if depth == 4 {
+            out.push(n);
+        } else {
+            leaves(&n, depth + 1, out);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deep_subtree_restarts_as_a_unit() {
+    let lab = Lab::new();
+    let h = Group::parallel("app")
+        .strategy(Strategy::OneForAll)
+        .backoff(Backoff::None)
+        .group(binary(&lab, "sub", 0))
+        .child(Child::new("trigger", lab.child()))
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app", NodeState::Healthy).await;
+    let snap = h.snapshot();
+    assert_eq!(
+        snap.nodes()
+            .iter()
+            .filter(|n| n.name.starts_with("app.sub"))
+            .count(),
+        63,
+        "{snap}"
+    );
+    let mut all = Vec::new();
+    leaves("app.sub", 0, &mut all);
+    assert_eq!(all.len(), 32);
+    assert_eq!(lab.live_guards(), 33);
+    // Uneven stop times, so that the restart has to wait for the slowest.
+    for (k, leaf) in all.iter().enumerate() {
+        lab.send(
+            leaf,
+            Cmd::SlowStop(Duration::from_millis(37 * k as u64 % 500)),
+        )
+        .await;
+    }
+    lab.clear_log();
+    lab.send("app.trigger", Cmd::Fail("boom")).await;
+    ev.wait("app.sub", NodeState::Backoff).await;
+    ev.wait("app.sub", NodeState::Healthy).await;
+    assert_eq!(h.snapshot().node("app").unwrap().state, NodeState::Healthy);
+    for leaf in &all {
+        assert_eq!(lab.starts(leaf), 2, "{leaf}");
+    }
+    assert_eq!(lab.overlaps(), 0);
+    // Every leaf ended before any started again.
+    let log = lab.log();
+    let last_end = log.iter().rposition(|l| l.ends_with(" end")).unwrap();
+    let first_start = log.iter().position(|l| l.ends_with(" start")).unwrap();
+    assert!(last_end < first_start, "{log:#?}");
+    let snap = h.snapshot();
+    assert_eq!(snap.node("app.sub").unwrap().restarts, 1);
+    assert!(
+        snap.nodes().iter().all(|n| n.state == NodeState::Healthy),
+        "{snap}"
+    );
+    let report = h.shutdown().await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.nodes().len(), 65, "app, 63 nodes of sub, trigger");
+    assert_eq!(lab.live_guards(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tree_whose_children_all_ended_for_good_completes_by_itself() {
+    let lab = Lab::new();
+    let h = Group::parallel("app")
+        .child(Child::new("done", lab.child()))
+        .child(Child::new("transient", lab.child()).restart(Restart::Transient))
+        .child(Child::new("temporary", lab.child()).restart(Restart::Temporary))
+        .child(Child::new("dnr", lab.child()))
+        .group(Group::sequential("inner").child(Child::new("x", lab.child())))
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    let token = h.token();
+    ev.wait("app", NodeState::Healthy).await;
+    lab.send("app.done", Cmd::Done).await;
+    lab.send("app.done", Cmd::Exit).await;
+    lab.send("app.transient", Cmd::Exit).await;
+    lab.send("app.temporary", Cmd::Fail("gone")).await;
+    lab.send("app.dnr", Cmd::DoNotRestart).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(!token.is_cancelled(), "inner.x still runs");
+    lab.send("app.inner.x", Cmd::Done).await;
+    lab.send("app.inner.x", Cmd::Exit).await;
+    common::join(&h)
+        .await
+        .expect("a tree that ran out of work ends with Ok");
+    assert!(token.is_cancelled());
+    let snap = h.snapshot();
+    assert_eq!(snap.node("app").unwrap().state, NodeState::Done, "{snap}");
+    assert_eq!(
+        snap.node("app.inner").unwrap().state,
+        NodeState::Done,
+        "{snap}"
+    );
+    assert_eq!(
+        snap.node("app.temporary").unwrap().state,
+        NodeState::Failed,
+        "{snap}"
+    );
+    assert_eq!(lab.live_guards(), 0);
+    assert!(h.shutdown().await.is_clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshots_draw_the_tree() {
+    let lab = Lab::new();
+    let h = Group::sequential("app")
+        .child(Child::new("db", lab.child()))
+        .group(Group::parallel("web").child(Child::new("http", lab.child())))
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app", NodeState::Healthy).await;
+    let snap = h.snapshot();
+    let text = snap.to_string();
+    for n in ["app", "db", "web", "http"] {
+        assert!(text.contains(n), "{text}");
+    }
+    assert_eq!(snap.node("app.web.http").unwrap().depth, 2);
+    h.shutdown().await;
+}
