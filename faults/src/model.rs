@@ -288,10 +288,6 @@ pub struct Model {
     pub over: Option<Over>,
     starts: BTreeMap<String, u32>,
     gave_up_node: String,
-    /// Set when a step reaches a situation that triggers a known engine bug
-    /// (not semantics: a switch for the test driver, which skips such steps
-    /// until the bug is fixed; see `RELIABILITY.md`).
-    pub known_bug: Option<&'static str>,
 }
 
 fn join(parent: &str, name: &str) -> String {
@@ -354,7 +350,6 @@ impl Model {
             over: None,
             starts: BTreeMap::new(),
             gave_up_node: String::new(),
-            known_bug: None,
         };
         m.start_node(&[]);
         m
@@ -524,7 +519,6 @@ impl Model {
             self.give_up(ppath, idx, name);
             return;
         }
-        self.note_known_bugs(ppath, idx, &members);
         for m in members {
             let mut p = ppath.to_vec();
             p.push(m);
@@ -533,35 +527,6 @@ impl Model {
             if m == idx || !temporary {
                 self.start_node(&p);
             }
-        }
-    }
-
-    /// Bug 1: in a sequential group, a restarting member whose predecessor is
-    /// a running temporary member (stopped, not restarted) is never started.
-    fn note_known_bugs(&mut self, ppath: &[usize], idx: usize, members: &[usize]) {
-        let parent = self.node(ppath);
-        if !matches!(
-            parent.body,
-            Body::Group {
-                kind: Kind::Sequential,
-                ..
-            }
-        ) || members.len() < 2
-        {
-            return;
-        }
-        let ch = parent.children();
-        let hit = members.iter().any(|&m| {
-            m > 0
-                && (m == idx || ch[m].restart != Restart::Temporary)
-                && members.contains(&(m - 1))
-                && m - 1 != idx
-                && ch[m - 1].restart == Restart::Temporary
-                && ch[m - 1].state == State::Running
-        });
-        if hit {
-            self.known_bug =
-                Some("bug 1: restart waits forever on a temporary sibling being stopped");
         }
     }
 

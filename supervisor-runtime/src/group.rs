@@ -644,8 +644,10 @@ impl GroupState {
             s.flags &= !(RUNNING | STOP_REQ | FAIL_REQ | WANT_STOP | ABORTED | UNSTOPPED);
             s.abort = None;
         });
+        // Whatever starts after it may have been waiting for it to settle.
+        self.work
+            .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
         let tree = &link.tree;
-        let name = self.full_name(link, i);
         let forced = if fail_req {
             ctx.as_ref().and_then(Context::forced_error)
         } else {
@@ -656,7 +658,7 @@ impl GroupState {
             Outcome::Panic(payload) => {
                 let err: SharedError = Arc::new(PanicError::new(panic_message(&*payload)));
                 if tree.propagate_panics {
-                    tree.store_panic(payload, name.clone());
+                    tree.store_panic(payload, self.full_name(link, i));
                 }
                 match forced {
                     Some(f) => Ending::Failure(f),
@@ -726,6 +728,7 @@ impl GroupState {
             Ending::StopTree(e) => {
                 tracing::warn!(node = %log_name, error = %e, "asked to stop the whole tree");
                 self.mutate(i, |s| s.last_error = Some(e.clone()));
+                let name = self.full_name(link, i);
                 let err = Error::new(
                     ErrorKind::StopTree,
                     Some(name.clone()),
@@ -808,8 +811,12 @@ impl GroupState {
         for &m in &members {
             let temporary = m != i && self.child_spec(m).restart() == Restart::Temporary;
             if temporary {
-                // Never restarted, not even with its group (OTP).
+                // Never restarted, not even with its group (OTP); but the
+                // batch still waits for its stop before anything restarts.
                 self.mark_stop(m);
+                if batch && self.slots[m as usize].running() && !self.batch.contains(&m) {
+                    self.batch.push(m);
+                }
                 continue;
             }
             let gen = self.slots[m as usize].gen;
