@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 use crate::group::GroupRunnable;
-use crate::options::{Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy};
+use crate::options::{Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
 use crate::runnable::{BoxRunnable, Runnable};
 use crate::tree::Tree;
 
@@ -254,7 +254,52 @@ impl Group {
 
     /// Checks and lowers this group; `parent` is the distinguished name of
     /// the enclosing group, for messages.
+    /// Checks and lowers this group and everything below it; `parent` is the
+    /// distinguished name of the enclosing group, for messages.
+    ///
+    /// Iterative, with an explicit stack: a chain of thousands of nested
+    /// groups builds on a small thread stack.
     pub(crate) fn compile(self, parent: &str) -> Result<Arc<GroupSpec>, Error> {
+        let mut stack = vec![self.open(parent, None)?];
+        loop {
+            let top = stack
+                .last_mut()
+                .expect("the stack holds the root until it returns");
+            match top.children.next() {
+                Some(Node::Leaf(c)) => top.built.push(ChildSpec::new(c.name, c.runnable, c.opts)),
+                Some(Node::Group(g)) => {
+                    // A group's own `backoff` is the default of its children; as
+                    // a child it restarts with its parent's default.
+                    let mut opts = g.opts.clone();
+                    opts.backoff = None;
+                    let as_child = (g.name.clone(), opts);
+                    let path = top.path.clone();
+                    let frame = g.open(&path, Some(as_child))?;
+                    stack.push(frame);
+                }
+                None => {
+                    let frame = stack.pop().expect("non-empty");
+                    let (as_child, spec) = frame.finish();
+                    match (stack.last_mut(), as_child) {
+                        (Some(parent), Some((name, opts))) => parent.built.push(ChildSpec::new(
+                            name,
+                            GroupRunnable::new(spec).boxed(),
+                            opts,
+                        )),
+                        _ => return Ok(spec),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks one level (names, options, `after` edges) and returns the frame
+    /// that collects its lowered children.
+    fn open(
+        mut self,
+        parent: &str,
+        as_child: Option<(String, NodeOptions)>,
+    ) -> Result<Frame, Error> {
         let path = join_name(parent, &self.name);
         check_name(&self.name).map_err(|e| at(e, &path))?;
         if self.decay.is_some() && self.intensity.is_some() {
@@ -348,39 +393,71 @@ impl Group {
             (None, Some(_)) => Intensity::Unlimited,
             (None, None) => Intensity::default(),
         };
-        let default_backoff = self.opts.backoff;
-        let mut children = Vec::with_capacity(n);
-        for node in self.children {
-            children.push(match node {
-                Node::Leaf(c) => ChildSpec::new(c.name, c.runnable, c.opts),
-                Node::Group(g) => {
-                    let name = g.name.clone();
-                    let mut opts = g.opts.clone();
-                    // A group's own `backoff` is the default of its children; as a
-                    // child it restarts with its parent's default.
-                    opts.backoff = None;
-                    let spec = g.compile(&path)?;
-                    ChildSpec::new(name, GroupRunnable::new(spec).boxed(), opts)
-                }
-            });
-        }
         let mut dependents = vec![Vec::new(); n];
         for (i, ds) in deps.iter().enumerate() {
             for &d in ds {
                 dependents[d as usize].push(i as u32);
             }
         }
-        Ok(Arc::new(GroupSpec {
-            name: self.name.into_boxed_str(),
-            strategy,
-            intensity,
-            decay: self.decay,
-            backoff: default_backoff.unwrap_or_default(),
-            children,
-            deps,
-            dependents,
-            order,
-        }))
+        let children = std::mem::take(&mut self.children);
+        Ok(Frame {
+            spec: GroupSpec {
+                name: std::mem::take(&mut self.name).into_boxed_str(),
+                strategy,
+                intensity,
+                decay: self.decay,
+                backoff: self.opts.backoff.unwrap_or_default(),
+                children: Vec::new(),
+                deps: Edges::from_lists(&deps),
+                dependents: Edges::from_lists(&dependents),
+                order,
+            },
+            built: Vec::with_capacity(n),
+            children: children.into_iter(),
+            path,
+            as_child,
+        })
+    }
+}
+
+/// One group being lowered: its checked head and the children done so far.
+struct Frame {
+    spec: GroupSpec,
+    built: Vec<ChildSpec>,
+    children: std::vec::IntoIter<Node>,
+    path: String,
+    as_child: Option<(String, NodeOptions)>,
+}
+
+impl Frame {
+    fn finish(self) -> (Option<(String, NodeOptions)>, Arc<GroupSpec>) {
+        let Frame {
+            mut spec,
+            built,
+            as_child,
+            ..
+        } = self;
+        spec.children = built;
+        (as_child, Arc::new(spec))
+    }
+}
+
+impl Drop for GroupSpec {
+    fn drop(&mut self) {
+        crate::flat_drop::drop_flat(std::mem::take(&mut self.children));
+    }
+}
+
+/// Dropping a deeply nested builder value would recurse once per level:
+/// take the nested groups apart one at a time instead.
+impl Drop for Group {
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.children);
+        while let Some(node) = pending.pop() {
+            if let Node::Group(mut g) = node {
+                pending.append(&mut g.children);
+            }
+        }
     }
 }
 
@@ -469,6 +546,39 @@ fn topo_order(deps: &[Vec<u32>]) -> Result<Vec<u32>, Vec<u32>> {
     Ok(order)
 }
 
+/// Edges between siblings, flat: 8 bytes per child when there are any,
+/// nothing at all when there are none.
+#[derive(Default, Debug)]
+pub(crate) struct Edges {
+    offsets: Vec<u32>,
+    list: Vec<u32>,
+}
+
+impl Edges {
+    pub(crate) fn from_lists(lists: &[Vec<u32>]) -> Self {
+        if lists.iter().all(Vec::is_empty) {
+            return Edges::default();
+        }
+        let mut offsets = Vec::with_capacity(lists.len() + 1);
+        let mut list = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        offsets.push(0);
+        for l in lists {
+            list.extend_from_slice(l);
+            offsets.push(list.len() as u32);
+        }
+        Edges { offsets, list }
+    }
+
+    /// The edges of sibling `i` (none for children added at runtime).
+    pub(crate) fn get(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.list[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
 /// A checked group, shared by all its incarnations.
 pub(crate) struct GroupSpec {
     pub(crate) name: Box<str>,
@@ -477,10 +587,10 @@ pub(crate) struct GroupSpec {
     pub(crate) decay: Option<Decay>,
     pub(crate) backoff: Backoff,
     pub(crate) children: Vec<ChildSpec>,
-    /// `deps[i]`: siblings that must be healthy or done before child `i` starts.
-    pub(crate) deps: Vec<Vec<u32>>,
+    /// `deps.get(i)`: siblings that must be healthy or done before child `i` starts.
+    pub(crate) deps: Edges,
     /// `dependents[i]`: siblings that list `i` in their deps.
-    pub(crate) dependents: Vec<Vec<u32>>,
+    pub(crate) dependents: Edges,
     /// A start order consistent with `deps` (stop order is its reverse).
     pub(crate) order: Vec<u32>,
 }
@@ -492,7 +602,6 @@ pub(crate) struct ChildSpec {
     pub(crate) name: Arc<str>,
     pub(crate) runnable: BoxRunnable,
     opts: Option<Box<ChildOpts>>,
-    defaults: Defaults,
 }
 
 #[derive(Default)]
@@ -522,12 +631,10 @@ impl ChildSpec {
                 ready_on_start: o.ready_on_start,
             }))
         };
-        let defaults = runnable.__defaults();
         ChildSpec {
             name: name.into(),
             runnable,
             opts,
-            defaults,
         }
     }
 
@@ -537,7 +644,6 @@ impl ChildSpec {
             name: "".into(),
             runnable,
             opts: None,
-            defaults: Defaults::default(),
         }
     }
 
@@ -545,7 +651,7 @@ impl ChildSpec {
         self.opts
             .as_ref()
             .and_then(|o| o.restart)
-            .or(self.defaults.restart)
+            .or_else(|| self.runnable.__defaults().restart)
             .unwrap_or_default()
     }
 
@@ -560,7 +666,7 @@ impl ChildSpec {
         self.opts
             .as_ref()
             .and_then(|o| o.shutdown)
-            .or(self.defaults.shutdown)
+            .or_else(|| self.runnable.__defaults().shutdown)
             .unwrap_or(if self.runnable.__is_group() {
                 Shutdown::Infinity
             } else {
@@ -573,7 +679,8 @@ impl ChildSpec {
     }
 
     pub(crate) fn ready_on_start(&self) -> bool {
-        self.opts.as_ref().is_some_and(|o| o.ready_on_start) || self.defaults.ready_on_start
+        self.opts.as_ref().is_some_and(|o| o.ready_on_start)
+            || self.runnable.__defaults().ready_on_start
     }
 }
 

@@ -50,10 +50,33 @@ pub(crate) struct CtxInner {
     pub(crate) gen: u32,
     flags: AtomicU8,
     notify: Notify,
+    /// What most incarnations never need, allocated on first use: one
+    /// pointer per incarnation otherwise.
+    lazy: OnceLock<Box<Lazy>>,
+}
+
+#[derive(Default)]
+struct Lazy {
     name: OnceLock<Box<str>>,
     /// The group this node runs, or the set of children it spawned.
-    pub(crate) sub: OnceLock<Arc<GroupShared>>,
-    extra: OnceLock<Box<Mutex<Extra>>>,
+    sub: OnceLock<Arc<GroupShared>>,
+    extra: Mutex<Extra>,
+}
+
+impl CtxInner {
+    fn lazy(&self) -> &Lazy {
+        self.lazy.get_or_init(Default::default)
+    }
+
+    /// The group this node runs, or the set of children it spawned, if any.
+    pub(crate) fn sub(&self) -> Option<&Arc<GroupShared>> {
+        self.lazy.get().and_then(|l| l.sub.get())
+    }
+
+    /// Records the group this incarnation runs; false if it already had one.
+    pub(crate) fn set_sub(&self, g: Arc<GroupShared>) -> bool {
+        self.lazy().sub.set(g).is_ok()
+    }
 }
 
 #[derive(Default)]
@@ -92,9 +115,7 @@ impl Context {
                     0
                 }),
                 notify: Notify::new(),
-                name: OnceLock::new(),
-                sub: OnceLock::new(),
-                extra: OnceLock::new(),
+                lazy: OnceLock::new(),
             }),
         }
     }
@@ -103,6 +124,7 @@ impl Context {
     /// e.g. `app.web.http`. Built on first use.
     pub fn name(&self) -> &str {
         self.inner
+            .lazy()
             .name
             .get_or_init(|| join_name(&self.inner.link.name, &self.inner.local).into_boxed_str())
     }
@@ -261,7 +283,7 @@ impl Context {
     }
 
     fn extra(&self) -> &Mutex<Extra> {
-        self.inner.extra.get_or_init(Default::default)
+        &self.inner.lazy().extra
     }
 
     fn send(&self, msg: Msg) {
@@ -294,10 +316,13 @@ impl Context {
     }
 
     pub(crate) fn forced_error(&self) -> Option<SharedError> {
-        self.inner
-            .extra
-            .get()
-            .and_then(|m| m.lock().unwrap_or_else(|p| p.into_inner()).forced.clone())
+        self.inner.lazy.get().and_then(|l| {
+            l.extra
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .forced
+                .clone()
+        })
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -313,7 +338,7 @@ impl Context {
             return;
         }
         self.inner.notify.notify_waiters();
-        if let Some(extra) = self.inner.extra.get() {
+        if let Some(extra) = self.inner.lazy.get().map(|l| &l.extra) {
             let (callbacks, set_token) = {
                 let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
                 (
@@ -338,7 +363,7 @@ impl Context {
         &self,
         keep_children: bool,
     ) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
-        let extra = self.inner.extra.get()?;
+        let extra = &self.inner.lazy.get()?.extra;
         let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
         let set = e.set.as_mut()?;
         if keep_children {

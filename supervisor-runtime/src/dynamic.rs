@@ -471,7 +471,7 @@ impl Runnable for DynamicGroup {
         ));
         let tree = ctx.inner.link.tree.clone();
         let (shared, rx) = new_group(spec, ctx.name().into(), tree.clone(), true);
-        let _ = ctx.inner.sub.set(shared.clone());
+        let _ = ctx.inner.set_sub(shared.clone());
         {
             let mut reg = self.reg();
             reg.current = Arc::downgrade(&shared);
@@ -493,7 +493,7 @@ impl Runnable for DynamicGroup {
             if tree.is_shutting_down() {
                 me.reg().closed = true;
             }
-            r.map_err(|e| Box::new(e) as BoxError)
+            r
         })
     }
 

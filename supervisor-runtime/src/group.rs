@@ -24,6 +24,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -32,11 +33,9 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::builder::{join_name, ChildSpec, GroupSpec};
+use crate::builder::{join_name, ChildSpec, Edges, GroupSpec};
 use crate::context::Context;
-use crate::error::{
-    BoxError, DoNotRestart, Error, ErrorKind, PanicError, Reason, SharedError, StopTree,
-};
+use crate::error::{DoNotRestart, Error, ErrorKind, PanicError, Reason, SharedError, StopTree};
 use crate::event::{Event, NodeState};
 use crate::incarnation::{self, Outcome};
 use crate::options::{Backoff, Intensity, Restart, Strategy};
@@ -275,14 +274,11 @@ impl GroupState {
     }
 
     fn deps(&self, i: u32) -> &[u32] {
-        self.spec.deps.get(i as usize).map_or(&[], |v| v.as_slice())
+        self.spec.deps.get(i)
     }
 
     fn dependents(&self, i: u32) -> &[u32] {
-        self.spec
-            .dependents
-            .get(i as usize)
-            .map_or(&[], |v| v.as_slice())
+        self.spec.dependents.get(i)
     }
 
     /// Every change of a slot goes through here, keeping the counters exact.
@@ -318,7 +314,7 @@ impl GroupState {
             return;
         }
         let events = &link.tree.events;
-        if events.receiver_count() > 0 {
+        if link.tree.subscribed.load(Ordering::Acquire) && events.receiver_count() > 0 {
             let _ = events.send(Event {
                 name: self.full_name(link, i),
                 state,
@@ -433,8 +429,7 @@ impl GroupState {
             self.push_timer(now + t, i, gen, TimerKind::StartTimeout);
         }
         if auto {
-            self.work
-                .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+            self.work.extend(self.spec.dependents.get(i));
         }
     }
 
@@ -494,8 +489,7 @@ impl GroupState {
     /// Queues the siblings that may be waiting for child `i` to end before
     /// they stop: its dependencies, looking through ended ones.
     fn wake_deps(&mut self, i: u32) {
-        self.work
-            .extend(self.spec.deps.get(i as usize).into_iter().flatten());
+        self.work.extend(self.spec.deps.get(i));
         let mut more: Vec<u32> = Vec::new();
         if self
             .deps(i)
@@ -593,8 +587,7 @@ impl GroupState {
                     self.mutate(idx, |s| s.healthy_at = Some(Instant::now()));
                     self.set_state(link, idx, NodeState::Healthy, None, None);
                     tracing::info!(node = %Name(link, &self.child_spec(idx).name), "healthy");
-                    self.work
-                        .extend(self.spec.dependents.get(idx as usize).into_iter().flatten());
+                    self.work.extend(self.spec.dependents.get(idx));
                 }
             }
             Msg::Done { idx, gen } => {
@@ -605,8 +598,7 @@ impl GroupState {
                     })
                 {
                     self.set_state(link, idx, NodeState::Done, None, None);
-                    self.work
-                        .extend(self.spec.dependents.get(idx as usize).into_iter().flatten());
+                    self.work.extend(self.spec.dependents.get(idx));
                 }
             }
             Msg::Fail { idx, gen } => {
@@ -645,8 +637,7 @@ impl GroupState {
             s.abort = None;
         });
         // Whatever starts after it may have been waiting for it to settle.
-        self.work
-            .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+        self.work.extend(self.spec.dependents.get(i));
         let tree = &link.tree;
         let forced = if fail_req {
             ctx.as_ref().and_then(Context::forced_error)
@@ -701,8 +692,7 @@ impl GroupState {
                     self.mutate(i, |s| s.last_error = Some(e.clone()));
                 }
                 self.set_state(link, i, NodeState::Done, err, None);
-                self.work
-                    .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+                self.work.extend(self.spec.dependents.get(i));
             }
             Ending::Exit => {
                 tracing::info!(node = %log_name, "exited");
@@ -710,8 +700,7 @@ impl GroupState {
                     self.restart(link, i, None);
                 } else {
                     self.set_state(link, i, NodeState::Stopped, None, None);
-                    self.work
-                        .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+                    self.work.extend(self.spec.dependents.get(i));
                 }
             }
             Ending::Failure(e) => {
@@ -719,8 +708,7 @@ impl GroupState {
                 self.mutate(i, |s| s.last_error = Some(e.clone()));
                 if spec_restart == Restart::Temporary || removed {
                     self.set_state(link, i, NodeState::Failed, Some(e), None);
-                    self.work
-                        .extend(self.spec.dependents.get(i as usize).into_iter().flatten());
+                    self.work.extend(self.spec.dependents.get(i));
                 } else {
                     self.restart(link, i, Some(e));
                 }
@@ -830,7 +818,12 @@ impl GroupState {
                 let e = if m == i { err.clone() } else { None };
                 self.set_state(link, m, NodeState::Backoff, e, Some(at - now));
             }
-            self.push_timer(at, m, gen, TimerKind::Restart);
+            if at > now {
+                self.push_timer(at, m, gen, TimerKind::Restart);
+            } else {
+                // No delay: no trip through the timer wheel (1 ms granularity).
+                self.work.push_back(m);
+            }
             if batch && !self.batch.contains(&m) {
                 self.batch.push(m);
             }
@@ -1101,6 +1094,14 @@ impl GroupState {
     }
 }
 
+impl Drop for GroupState {
+    fn drop(&mut self) {
+        // Each slot's last incarnation holds the state of the group it ran.
+        crate::flat_drop::drop_flat(std::mem::take(&mut self.slots));
+        crate::flat_drop::drop_flat(std::mem::take(&mut self.extra));
+    }
+}
+
 enum Ending {
     Stopped(Option<SharedError>),
     Done(Option<SharedError>),
@@ -1281,11 +1282,9 @@ impl Runnable for GroupRunnable {
             ctx.inner.link.tree.clone(),
             false,
         );
-        let _ = ctx.inner.sub.set(shared.clone());
-        incarnation::spawn(ctx, move |ctx| async move {
+        let _ = ctx.inner.set_sub(shared.clone());
+        incarnation::spawn(ctx, move |ctx| {
             run_group(shared, rx, Some(ctx.clone()), StopSignal::Ctx(ctx))
-                .await
-                .map_err(|e| Box::new(e) as BoxError)
         })
     }
 
@@ -1315,8 +1314,8 @@ pub(crate) fn runtime_spec(
         decay: None,
         backoff,
         children: Vec::new(),
-        deps: Vec::new(),
-        dependents: Vec::new(),
+        deps: Edges::default(),
+        dependents: Edges::default(),
         order: Vec::new(),
     }
 }
@@ -1334,7 +1333,7 @@ impl SpawnedSet {
             owner.inner.link.tree.clone(),
             true,
         );
-        if owner.inner.sub.set(shared.clone()).is_err() {
+        if !owner.inner.set_sub(shared.clone()) {
             return Err(Error::new(
                 ErrorKind::InvalidTree,
                 Some(owner.name().to_owned()),
@@ -1373,8 +1372,6 @@ impl SpawnedSet {
             Backoff::default(),
         );
         spec.children = specs;
-        spec.deps = vec![Vec::new(); n as usize];
-        spec.dependents = vec![Vec::new(); n as usize];
         spec.order = (0..n).collect();
         let child = ChildSpec::anonymous(GroupRunnable::new(Arc::new(spec)).boxed());
         self.insert(child, names)

@@ -29,9 +29,10 @@ pub(crate) enum Outcome {
 
 /// Spawns one incarnation of a node. `make` builds the user's future from
 /// the context; a panic while building it counts as a panic of the incarnation.
-pub(crate) fn spawn<Fut>(ctx: Context, make: impl FnOnce(Context) -> Fut) -> AbortHandle
+pub(crate) fn spawn<Fut, E>(ctx: Context, make: impl FnOnce(Context) -> Fut) -> AbortHandle
 where
-    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError>,
 {
     let span = tracing::info_span!(
         "node",
@@ -49,7 +50,13 @@ where
             None
         }
     };
-    tokio::spawn(Incarnation { fut, guard }.instrument(span)).abort_handle()
+    let task = Incarnation { fut, guard };
+    // A disabled span would still make the task larger; leave it out.
+    if span.is_disabled() {
+        tokio::spawn(task).abort_handle()
+    } else {
+        tokio::spawn(task.instrument(span)).abort_handle()
+    }
 }
 
 struct NameOf<'a>(&'a Context);
@@ -68,7 +75,11 @@ pin_project! {
     }
 }
 
-impl<F: Future<Output = Result<(), BoxError>>> Future for Incarnation<F> {
+impl<F, E> Future for Incarnation<F>
+where
+    F: Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+{
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
@@ -79,7 +90,7 @@ impl<F: Future<Output = Result<(), BoxError>>> Future for Incarnation<F> {
         let outcome = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(()))) => Outcome::Ok,
-            Ok(Poll::Ready(Err(e))) => Outcome::Err(e),
+            Ok(Poll::Ready(Err(e))) => Outcome::Err(e.into()),
             Err(payload) => Outcome::Panic(payload),
         };
         // Drop the user's future here, so that a panic in its destructor is

@@ -49,6 +49,7 @@ mod context;
 mod dynamic;
 mod error;
 mod event;
+mod flat_drop;
 mod group;
 mod incarnation;
 mod options;

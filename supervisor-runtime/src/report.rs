@@ -1,5 +1,7 @@
 //! [`ShutdownReport`]: what a shutdown did to every node.
 
+use std::sync::{Arc, OnceLock};
+
 use crate::event::NodeState;
 use crate::group::GroupShared;
 use crate::snapshot::walk;
@@ -23,42 +25,59 @@ pub struct NodeOutcome {
 }
 
 /// What a shutdown did to every node: see [`TreeHandle::shutdown`](crate::TreeHandle::shutdown).
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// The lists of aborted and unstopped nodes are made when the shutdown ends;
+/// the outcome of every node is read from the stopped tree the first time
+/// [`nodes`](ShutdownReport::nodes) or [`node`](ShutdownReport::node) asks
+/// for it (the tree no longer changes by then), so that a shutdown does not
+/// pay for names nobody reads.
+#[derive(Clone, Default)]
 pub struct ShutdownReport {
-    nodes: Vec<NodeOutcome>,
     aborted: Vec<String>,
     unstopped: Vec<String>,
+    top: Option<Arc<GroupShared>>,
+    nodes: Arc<OnceLock<Vec<NodeOutcome>>>,
 }
 
 impl ShutdownReport {
-    pub(crate) fn collect(top: &GroupShared) -> Self {
-        let mut r = ShutdownReport::default();
-        walk(top, 0, &mut |name, slot, _| {
-            if slot.was_aborted() {
-                r.aborted.push(name.clone());
+    pub(crate) fn collect(top: &Arc<GroupShared>) -> Self {
+        let mut r = ShutdownReport {
+            top: Some(top.clone()),
+            ..ShutdownReport::default()
+        };
+        walk(top, &mut |v| {
+            if v.slot.was_aborted() {
+                r.aborted.push(v.name());
             }
-            if slot.was_unstopped() {
-                r.unstopped.push(name.clone());
+            if v.slot.was_unstopped() {
+                r.unstopped.push(v.name());
             }
-            r.nodes.push(NodeOutcome {
-                name,
-                state: slot.state,
-                aborted: slot.was_aborted(),
-                unstopped: slot.was_unstopped(),
-                error: slot.last_error.as_ref().map(|e| e.to_string()),
-            });
         });
         r
     }
 
     /// Every node, parents before children.
     pub fn nodes(&self) -> &[NodeOutcome] {
-        &self.nodes
+        self.nodes.get_or_init(|| {
+            let mut nodes = Vec::new();
+            if let Some(top) = &self.top {
+                walk(top, &mut |v| {
+                    nodes.push(NodeOutcome {
+                        name: v.name(),
+                        state: v.slot.state,
+                        aborted: v.slot.was_aborted(),
+                        unstopped: v.slot.was_unstopped(),
+                        error: v.slot.last_error.as_ref().map(|e| e.to_string()),
+                    });
+                });
+            }
+            nodes
+        })
     }
 
     /// The outcome of the node with this distinguished name.
     pub fn node(&self, name: &str) -> Option<&NodeOutcome> {
-        self.nodes.iter().find(|n| n.name == name)
+        self.nodes().iter().find(|n| n.name == name)
     }
 
     /// Nodes whose task had to be aborted, at any depth.
@@ -74,5 +93,23 @@ impl ShutdownReport {
     /// Nothing had to be aborted and everything stopped.
     pub fn is_clean(&self) -> bool {
         self.aborted.is_empty() && self.unstopped.is_empty()
+    }
+}
+
+impl PartialEq for ShutdownReport {
+    fn eq(&self, other: &Self) -> bool {
+        self.aborted == other.aborted
+            && self.unstopped == other.unstopped
+            && self.nodes() == other.nodes()
+    }
+}
+
+impl std::fmt::Debug for ShutdownReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownReport")
+            .field("aborted", &self.aborted)
+            .field("unstopped", &self.unstopped)
+            .field("nodes", &self.nodes())
+            .finish()
     }
 }

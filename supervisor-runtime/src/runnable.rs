@@ -79,10 +79,7 @@ where
     E: Into<BoxError> + 'static,
 {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
-        incarnation::spawn(ctx, |ctx| {
-            let fut = self(ctx);
-            async move { fut.await.map_err(Into::into) }
-        })
+        incarnation::spawn(ctx, self)
     }
 }
 

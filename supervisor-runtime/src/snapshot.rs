@@ -1,6 +1,7 @@
 //! [`Snapshot`]: the tree as it is at one moment, and its rendering.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::builder::join_name;
 use crate::event::NodeState;
@@ -42,11 +43,12 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn collect(top: &GroupShared) -> Snapshot {
+    pub(crate) fn collect(top: &Arc<GroupShared>) -> Snapshot {
         let mut nodes = Vec::new();
-        walk(top, 0, &mut |name, slot, depth| {
+        walk(top, &mut |v| {
+            let (slot, depth) = (v.slot, v.depth);
             nodes.push(NodeSnapshot {
-                name,
+                name: v.name(),
                 state: slot.state,
                 restarts: slot.restarts,
                 last_error: slot.last_error.as_ref().map(|e| e.to_string()),
@@ -68,27 +70,66 @@ impl Snapshot {
     }
 }
 
-/// Visits every node below `group` (depth-first, start order), flattening
-/// anonymous groups into their parent.
-pub(crate) fn walk(group: &GroupShared, depth: usize, f: &mut dyn FnMut(String, &Slot, usize)) {
-    let st = group.lock();
-    let order: Vec<u32> = {
-        let mut o: Vec<u32> = st.spec.order.clone();
+/// One node met by [`walk`]; its name is built only when asked for.
+pub(crate) struct Visit<'a> {
+    parent: &'a str,
+    local: &'a str,
+    pub(crate) slot: &'a Slot,
+    pub(crate) depth: usize,
+}
+
+impl Visit<'_> {
+    pub(crate) fn name(&self) -> String {
+        join_name(self.parent, self.local)
+    }
+}
+
+/// Visits every node below `top`, parents before children in start order,
+/// flattening anonymous groups into their parent.
+///
+/// Iterative, and it holds one group's lock at a time: a chain of thousands
+/// of nested groups neither overflows the stack nor stacks up locks.
+pub(crate) fn walk(top: &Arc<GroupShared>, f: &mut dyn FnMut(&Visit<'_>)) {
+    fn order_of(g: &GroupShared) -> Vec<u32> {
+        let st = g.lock();
+        let mut o = st.spec.order.clone();
         o.extend(st.spec.children.len() as u32..st.slots.len() as u32);
         o
-    };
-    for i in order {
-        let slot = &st.slots[i as usize];
-        let spec = st.child_spec(i);
-        if slot.is_removed() && !slot.is_live() {
+    }
+    let mut stack: Vec<(Arc<GroupShared>, usize, Vec<u32>, usize)> =
+        vec![(top.clone(), 0, order_of(top), 0)];
+    while let Some((group, depth, order, pos)) = stack.last_mut() {
+        let Some(&i) = order.get(*pos) else {
+            stack.pop();
             continue;
-        }
-        let anonymous = spec.name.is_empty();
-        if !anonymous {
-            f(join_name(&group.link.name, &spec.name), slot, depth);
-        }
-        if let Some(sub) = slot.ctx.as_ref().and_then(|c| c.inner.sub.get()) {
-            walk(sub, if anonymous { depth } else { depth + 1 }, f);
+        };
+        *pos += 1;
+        let (group, depth) = (group.clone(), *depth);
+        let sub = {
+            let st = group.lock();
+            let slot = &st.slots[i as usize];
+            let spec = st.child_spec(i);
+            if slot.is_removed() && !slot.is_live() {
+                continue;
+            }
+            let anonymous = spec.name.is_empty();
+            if !anonymous {
+                f(&Visit {
+                    parent: &group.link.name,
+                    local: &spec.name,
+                    slot,
+                    depth,
+                });
+            }
+            let d = if anonymous { depth } else { depth + 1 };
+            slot.ctx
+                .as_ref()
+                .and_then(|c| c.inner.sub().cloned())
+                .map(|s| (s, d))
+        };
+        if let Some((sub, d)) = sub {
+            let order = order_of(&sub);
+            stack.push((sub, d, order, 0));
         }
     }
 }

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::builder::{ChildSpec, Group, GroupSpec, NodeOptions};
 use crate::context::Context;
-use crate::error::{BoxError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::event::{Event, NodeState};
 use crate::group::{new_group, run_group, runtime_spec, GroupRunnable, GroupShared, StopSignal};
 use crate::incarnation;
@@ -22,6 +22,9 @@ use crate::snapshot::Snapshot;
 /// What every node of one running tree shares.
 pub(crate) struct TreeShared {
     pub(crate) events: broadcast::Sender<Event>,
+    /// Set by the first `subscribe()`: until then no event is built at all
+    /// (asking the channel for its receiver count takes a lock).
+    pub(crate) subscribed: AtomicBool,
     pub(crate) token: CancellationToken,
     pub(crate) propagate_panics: bool,
     /// Set as the shutdown begins, before `token` is cancelled, so that
@@ -138,6 +141,7 @@ impl Tree {
         let (events, _) = broadcast::channel(self.event_capacity);
         let shared = Arc::new(TreeShared {
             events,
+            subscribed: AtomicBool::new(false),
             token: CancellationToken::new(),
             propagate_panics: self.propagate_panics,
             stopping: AtomicBool::new(false),
@@ -258,8 +262,6 @@ fn top_spec(root: Arc<GroupSpec>) -> Arc<GroupSpec> {
     );
     let mut spec = runtime_spec(Strategy::OneForOne, Intensity::Unlimited, Backoff::None);
     spec.children = vec![child];
-    spec.deps = vec![Vec::new()];
-    spec.dependents = vec![Vec::new()];
     spec.order = vec![0];
     Arc::new(spec)
 }
@@ -404,6 +406,7 @@ impl TreeHandle {
     /// Every state change from now on, as [`Event`]s. Nothing is sent while
     /// nobody subscribes.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.shared.subscribed.store(true, Ordering::Release);
         self.inner.shared.events.subscribe()
     }
 
@@ -429,7 +432,7 @@ impl Runnable for Tree {
             Ok(spec) => GroupRunnable::new(spec.clone()).__spawn(ctx),
             Err(e) => {
                 let e = e.clone();
-                incarnation::spawn(ctx, move |_| async move { Err(Box::new(e) as BoxError) })
+                incarnation::spawn(ctx, move |_| async move { Err::<(), Error>(e) })
             }
         }
     }
