@@ -155,6 +155,7 @@ struct DynInner {
     reg: Mutex<Registry>,
     source: Option<Box<Source>>,
     period: Duration,
+    health_wait: Duration,
     intensity: Intensity,
     backoff: Backoff,
     restart: Restart,
@@ -225,6 +226,7 @@ impl DynamicGroup {
                 reg: Mutex::new(Registry::default()),
                 source,
                 period: Duration::from_secs(60),
+                health_wait: Duration::from_secs(5),
                 intensity: Intensity::default(),
                 backoff: Backoff::default(),
                 restart: Restart::Permanent,
@@ -251,6 +253,13 @@ impl DynamicGroup {
     /// Configure before cloning the group.
     pub fn reconcile_every(self, d: Duration) -> Self {
         self.configure(|i| i.period = d.max(Duration::from_millis(1)))
+    }
+
+    /// How long the group waits, when it starts, for the children it starts
+    /// with to be healthy before it reports healthy itself (so that siblings
+    /// after it are not held up by one slow key). Default: 5 s.
+    pub fn healthy_within(self, d: Duration) -> Self {
+        self.configure(|i| i.health_wait = d)
     }
 
     /// Restart limit of the keyed children. Default: 3 within 5 s.
@@ -351,8 +360,10 @@ impl DynamicGroup {
         })
     }
 
-    /// Stops the child `token` was given for and forgets it. Removing a child
-    /// that is already gone is not an error; a token of another group is.
+    /// Stops the child `token` was given for, forgets it, and returns once it
+    /// has ended (within its shutdown policy), so that its key can be used
+    /// again at once. Removing a child that is already gone is not an error;
+    /// a token of another group is.
     pub async fn remove(&self, token: &Token) -> Result<(), Error> {
         if token.group != self.inner.id {
             return Err(Error::new(
@@ -364,27 +375,44 @@ impl DynamicGroup {
                 ),
             ));
         }
-        let mut reg = self.reg();
-        if reg
-            .entries
-            .get(&token.key)
-            .is_some_and(|e| e.seq == token.seq)
-        {
-            reg.entries.remove(&token.key);
-            Self::stop_key(&reg, &token.key);
+        let stopping = {
+            let mut reg = self.reg();
+            if reg
+                .entries
+                .get(&token.key)
+                .is_some_and(|e| e.seq == token.seq)
+            {
+                reg.entries.remove(&token.key);
+                Self::stop_key(&reg, &token.key)
+            } else {
+                None
+            }
+        };
+        // Wait until it has ended, so that the key can be used again at once.
+        if let Some((group, i, gen)) = stopping {
+            loop {
+                let ended = group.ended.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
+                if group.lock().has_ended(i, gen) {
+                    break;
+                }
+                ended.await;
+            }
         }
         Ok(())
     }
 
-    fn stop_key(reg: &Registry, key: &str) {
-        if let Some(group) = reg.current.upgrade() {
-            let mut st = group.lock();
-            if let Some(i) = st.slot_of(key) {
-                st.remove(&group.link, i);
-            }
-            drop(st);
-            let _ = group.link.tx.send(Msg::Poke);
-        }
+    /// Stops the child under `key`; returns what to wait on for its end.
+    fn stop_key(reg: &Registry, key: &str) -> Option<(Arc<GroupShared>, u32, u32)> {
+        let group = reg.current.upgrade()?;
+        let mut st = group.lock();
+        let i = st.slot_of(key)?;
+        let gen = st.slots[i as usize].gen;
+        st.remove(&group.link, i);
+        drop(st);
+        let _ = group.link.tx.send(Msg::Poke);
+        Some((group, i, gen))
     }
 
     /// The keys registered now (running or not).
@@ -482,6 +510,7 @@ impl Runnable for DynamicGroup {
                     tracing::warn!(error = %err, key = %key, "keyed child not started");
                 }
             }
+            st.healthy_within(self.inner.health_wait);
             if self.inner.source.is_some() {
                 st.set_periodic(Arc::new(Reconciler(Arc::downgrade(&self.inner))));
             }

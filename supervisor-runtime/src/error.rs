@@ -40,6 +40,9 @@ pub enum ErrorKind {
     Unclean,
     /// A signal handler could not be installed.
     Signal,
+    /// A child panicked under `Tree::propagate_panics(true)`; the panic
+    /// itself was resumed by the first `join()`.
+    Panicked,
 }
 
 /// The library's error: a kind, the node it concerns, and the cause as its

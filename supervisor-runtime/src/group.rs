@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -85,6 +86,8 @@ pub(crate) struct GroupLink {
 pub(crate) struct GroupShared {
     pub(crate) link: Arc<GroupLink>,
     pub(crate) state: Mutex<GroupState>,
+    /// Woken when a removed child has ended, and when the group has.
+    pub(crate) ended: Notify,
 }
 
 impl GroupShared {
@@ -184,6 +187,8 @@ enum TimerKind {
     ShutdownTimeout,
     AbortGrace,
     Periodic,
+    /// A dynamic group stops waiting for its first children to be healthy.
+    HealthWait,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -229,6 +234,10 @@ pub(crate) struct GroupState {
     to_cancel: Vec<Context>,
     periodic: Option<Arc<dyn Periodic>>,
     tick_due: bool,
+    /// A removed child ended since the group's task last looked.
+    forgotten: bool,
+    /// Report healthy even if some children are not yet (a bounded wait).
+    force_healthy: bool,
 }
 
 impl GroupState {
@@ -259,6 +268,8 @@ impl GroupState {
             to_cancel: Vec::new(),
             periodic: None,
             tick_due: false,
+            forgotten: false,
+            force_healthy: false,
             spec,
         }
     }
@@ -365,7 +376,7 @@ impl GroupState {
         if let Some(own) = own {
             if !self.healthy_sent
                 && !self.stopping
-                && self.unsettled == 0
+                && (self.unsettled == 0 || self.force_healthy)
                 && (self.open || !self.slots.is_empty())
             {
                 self.healthy_sent = true;
@@ -649,7 +660,7 @@ impl GroupState {
             Outcome::Panic(payload) => {
                 let err: SharedError = Arc::new(PanicError::new(panic_message(&*payload)));
                 if tree.propagate_panics {
-                    tree.store_panic(payload, self.full_name(link, i));
+                    tree.store_panic(payload, self.full_name(link, i), err.clone());
                 }
                 match forced {
                     Some(f) => Ending::Failure(f),
@@ -892,6 +903,10 @@ impl GroupState {
                 break;
             }
             self.timers.pop();
+            if t.kind == TimerKind::HealthWait {
+                self.force_healthy = true;
+                continue;
+            }
             if t.kind == TimerKind::Periodic {
                 if let Some(p) = self.periodic.clone() {
                     self.push_timer(now + p.period(), 0, 0, TimerKind::Periodic);
@@ -937,7 +952,7 @@ impl GroupState {
                         }
                     }
                 }
-                TimerKind::Periodic => {}
+                TimerKind::Periodic | TimerKind::HealthWait => {}
             }
         }
     }
@@ -1041,6 +1056,7 @@ impl GroupState {
 
     /// Frees the names of a removed child that has ended.
     fn forget(&mut self, i: u32) {
+        self.forgotten = true;
         let names: Vec<Arc<str>> = match self.group_names.remove(&i) {
             Some(v) => v,
             None => vec![self.child_spec(i).name.clone()],
@@ -1058,6 +1074,18 @@ impl GroupState {
     pub(crate) fn set_periodic(&mut self, p: Arc<dyn Periodic>) {
         self.push_timer(Instant::now() + p.period(), 0, 0, TimerKind::Periodic);
         self.periodic = Some(p);
+    }
+
+    /// Whether child `i`'s incarnation `gen` (or an earlier one) has ended.
+    pub(crate) fn has_ended(&self, i: u32, gen: u32) -> bool {
+        self.slots
+            .get(i as usize)
+            .is_none_or(|s| !s.running() || s.gen != gen)
+    }
+
+    /// Reports healthy after `d` at the latest, even if some children are not.
+    pub(crate) fn healthy_within(&mut self, d: Duration) {
+        self.push_timer(Instant::now() + d, 0, 0, TimerKind::HealthWait);
     }
 
     pub(crate) fn slot_of(&self, name: &str) -> Option<u32> {
@@ -1163,6 +1191,7 @@ pub(crate) fn new_group(
     let shared = Arc::new(GroupShared {
         link: Arc::new(GroupLink { tx, name, tree }),
         state: Mutex::new(GroupState::new(spec, open)),
+        ended: Notify::new(),
     });
     (shared, rx)
 }
@@ -1174,6 +1203,7 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
             shared.lock().abort_all();
+            shared.ended.notify_waiters();
         }
     }
 }
@@ -1200,6 +1230,9 @@ pub(crate) async fn run_group(
             let mut st = shared.lock();
             st.pump(&link, own.as_ref());
             stopping = st.stopping;
+            if std::mem::take(&mut st.forgotten) {
+                shared.ended.notify_waiters();
+            }
             let tick = std::mem::take(&mut st.tick_due)
                 .then(|| st.periodic.clone())
                 .flatten();
@@ -1220,6 +1253,7 @@ pub(crate) async fn run_group(
         }
         if let Some(result) = finished {
             guard.0 = None;
+            shared.ended.notify_waiters();
             if result.is_ok() && !stopping {
                 if let Some(own) = &own {
                     // Every child ended for good: this group is done.

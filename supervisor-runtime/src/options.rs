@@ -246,7 +246,9 @@ pub enum Shutdown {
     /// Cancel, then abort the task if it has not ended after this long.
     /// `Timeout(Duration::ZERO)` is the same as [`Brutal`](Shutdown::Brutal).
     Timeout(Duration),
-    /// Abort at once, without cancelling first.
+    /// Abort the task at once: its future is dropped without a chance to see
+    /// the cancellation. Its `on_cancel` callbacks still run, and the children
+    /// it spawned are still stopped, each by its own policy.
     Brutal,
     /// Cancel and wait for as long as it takes.
     Infinity,

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::builder::{ChildSpec, Group, GroupSpec, NodeOptions};
 use crate::context::Context;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, SharedError};
 use crate::event::{Event, NodeState};
 use crate::group::{new_group, run_group, runtime_spec, GroupRunnable, GroupShared, StopSignal};
 use crate::incarnation;
@@ -65,13 +65,24 @@ impl TreeShared {
 
     /// A child panicked under `propagate_panics(true)`: keep the first
     /// payload for `join()` to resume, and shut down.
-    pub(crate) fn store_panic(&self, payload: Box<dyn Any + Send>, node: String) {
+    pub(crate) fn store_panic(&self, payload: Box<dyn Any + Send>, node: String, err: SharedError) {
         tracing::error!(node = %node, "panicked; the tree stops and `join()` resumes the panic");
         let mut slot = self.panic.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(payload);
+            drop(slot);
+            // What `join()` returns once the panic itself has been resumed.
+            let e = Error::new(
+                ErrorKind::Panicked,
+                Some(node.clone()),
+                format!("`{node}` {err}"),
+            )
+            .with_source(err);
+            let mut first = self.stop_error.lock().unwrap_or_else(|p| p.into_inner());
+            if first.is_none() {
+                *first = Some(e);
+            }
         }
-        drop(slot);
         self.begin_shutdown();
     }
 }
@@ -208,8 +219,9 @@ impl Tree {
     /// carrying the [`ShutdownReport`] when a node had to be aborted or could
     /// not be stopped.
     pub async fn run_until_signal(self) -> Result<(), Error> {
-        let handle = self.start();
+        // Handlers first: a signal must never find the tree running without them.
         let mut signals = crate::tree::signals::Signals::new()?;
+        let handle = self.start();
         tokio::select! {
             r = handle.join() => return r,
             _ = signals.recv() => {}
@@ -379,7 +391,8 @@ impl TreeHandle {
     /// # Panics
     ///
     /// Under [`Tree::propagate_panics`]`(true)`, resumes the first child panic
-    /// (in the first caller; later callers get an error).
+    /// in the first caller; later callers get an error of kind
+    /// [`ErrorKind::Panicked`].
     pub async fn join(&self) -> Result<(), Error> {
         let r = self.inner.completion.wait().await.clone();
         let payload = self

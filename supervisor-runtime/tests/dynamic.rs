@@ -245,3 +245,63 @@ async fn the_reconcile_period_can_be_set() {
     assert!(jobs.keys().is_empty());
     h.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn remove_returns_once_the_child_has_ended_so_its_key_is_free_again() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new();
+    let h = tree(&jobs, &lab);
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    let t = jobs.add("j", lab.child()).await.unwrap();
+    ev.wait("app.jobs.j", NodeState::Healthy).await;
+    // The child takes 2 s to stop; `remove` waits for it.
+    lab.send("app.jobs.j", Cmd::SlowStop(Duration::from_secs(2)))
+        .await;
+    let before = tokio::time::Instant::now();
+    jobs.remove(&t).await.unwrap();
+    assert!(before.elapsed() >= Duration::from_secs(2));
+    assert!(!lab.is_live("app.jobs.j"), "{:?}", lab.log());
+    assert_eq!(jobs.get("j"), None);
+    // The key is free at once.
+    jobs.add("j", lab.child()).await.unwrap();
+    ev.wait("app.jobs.j", NodeState::Healthy).await;
+    assert_eq!(lab.starts("app.jobs.j"), 2);
+    assert_eq!(lab.overlaps(), 0);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dynamic_group_is_healthy_when_its_children_are_or_after_a_bounded_wait() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new().healthy_within(Duration::from_secs(3));
+    jobs.add("slow", lab.waiting_child()).await.unwrap();
+    let h = Group::sequential("app")
+        .child(Child::new("jobs", jobs.clone()))
+        .child(Child::new("after", lab.child()))
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app.jobs.slow", NodeState::Starting).await;
+    let t0 = tokio::time::Instant::now();
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    assert_eq!(t0.elapsed(), Duration::from_secs(3));
+    assert_eq!(jobs.get("slow"), Some(NodeState::Starting));
+    ev.wait("app.after", NodeState::Healthy).await;
+    h.shutdown().await;
+
+    // With healthy children it does not wait.
+    let jobs = DynamicGroup::new();
+    jobs.add("quick", lab.child()).await.unwrap();
+    let h = Group::sequential("app2")
+        .child(Child::new("jobs", jobs.clone()))
+        .build()
+        .unwrap()
+        .start();
+    let mut ev = Events::new(h.subscribe());
+    let t0 = tokio::time::Instant::now();
+    ev.wait("app2.jobs", NodeState::Healthy).await;
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    h.shutdown().await;
+}

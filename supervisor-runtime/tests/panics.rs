@@ -102,7 +102,6 @@ async fn propagate_panics_makes_join_resume_the_panic() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "engine bug: join() documents that callers after the one that resumed the panic get an error, but they get Ok(()) (there is no ErrorKind for a panic, and error.rs is not ours to change)"]
 async fn after_a_propagated_panic_later_joins_get_an_error() {
     let lab = Lab::new();
     let h = Group::parallel("app")
@@ -116,5 +115,8 @@ async fn after_a_propagated_panic_later_joins_get_an_error() {
     lab.send("app.a", Cmd::Panic("kaboom")).await;
     let h2 = h.clone();
     assert!(tokio::spawn(async move { h2.join().await }).await.is_err());
-    assert!(common::join(&h).await.is_err());
+    let e = common::join(&h).await.unwrap_err();
+    assert_eq!(e.kind(), supervisor_runtime::ErrorKind::Panicked);
+    assert_eq!(e.node(), Some("app.a"));
+    assert!(e.to_string().contains("kaboom"), "{e}");
 }
