@@ -60,7 +60,7 @@ pub(crate) struct NodeOptions {
 
 /// A leaf of the tree: a name and a [`Runnable`], with its options.
 ///
-/// Every option defaults to what the runnable carries (see [`Defaults`]) and
+/// Every option defaults to what the runnable carries (see [`Defaults`](crate::Defaults)) and
 /// then to the group's defaults.
 #[must_use = "a child does nothing until it is added to a group"]
 pub struct Child {

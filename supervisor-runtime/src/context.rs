@@ -47,7 +47,10 @@ pub(crate) struct CtxInner {
     pub(crate) link: Arc<GroupLink>,
     pub(crate) local: Arc<str>,
     pub(crate) idx: u32,
+    /// Incarnation counter of the slot (never reused, so stale messages are
+    /// recognised); `gen - base` is this node's incarnation number.
     pub(crate) gen: u32,
+    base: u32,
     flags: AtomicU8,
     notify: Notify,
     /// What most incarnations never need, allocated on first use: one
@@ -90,7 +93,7 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("name", &self.name())
-            .field("incarnation", &self.inner.gen)
+            .field("incarnation", &self.incarnation())
             .finish()
     }
 }
@@ -101,6 +104,7 @@ impl Context {
         local: Arc<str>,
         idx: u32,
         gen: u32,
+        base: u32,
         auto_healthy: bool,
     ) -> Self {
         Context {
@@ -109,6 +113,7 @@ impl Context {
                 local,
                 idx,
                 gen,
+                base,
                 flags: AtomicU8::new(if auto_healthy {
                     HEALTHY | AUTO_HEALTHY
                 } else {
@@ -131,7 +136,7 @@ impl Context {
 
     /// The incarnation number: 1 for the first run, then one more per restart.
     pub fn incarnation(&self) -> u32 {
-        self.inner.gen
+        self.inner.gen - self.inner.base
     }
 
     /// Signals that this incarnation is up: in a sequential group the next

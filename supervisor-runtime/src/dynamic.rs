@@ -530,3 +530,48 @@ impl Runnable for DynamicGroup {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::{Child, Group};
+
+    #[tokio::test(start_paused = true)]
+    async fn removed_keys_free_their_slots_and_new_keys_count_from_one() {
+        let seen = Arc::new(AtomicU32::new(0));
+        let jobs = DynamicGroup::new();
+        let h = Group::parallel("app")
+            .child(Child::new("jobs", jobs.clone()))
+            .build()
+            .unwrap()
+            .start();
+        for k in 0..50 {
+            let seen2 = seen.clone();
+            let t = jobs
+                .add(&format!("job-{k}"), move |ctx: Context| {
+                    let seen = seen2.clone();
+                    async move {
+                        seen.store(ctx.incarnation(), Ordering::SeqCst);
+                        ctx.healthy();
+                        ctx.cancelled().await;
+                        Ok::<(), std::io::Error>(())
+                    }
+                })
+                .await
+                .unwrap();
+            let mut ev = h.subscribe();
+            while jobs.get(&format!("job-{k}")) != Some(NodeState::Healthy) {
+                let _ = ev.recv().await;
+            }
+            assert_eq!(seen.load(Ordering::SeqCst), 1, "a new key is incarnation 1");
+            jobs.remove(&t).await.unwrap();
+        }
+        let group = jobs.reg().current.upgrade().unwrap();
+        assert_eq!(group.lock().slots.len(), 1, "one slot, reused 50 times");
+        let snap = h.snapshot();
+        assert_eq!(snap.nodes().len(), 2, "{snap}");
+        h.shutdown().await;
+    }
+}

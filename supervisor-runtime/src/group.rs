@@ -107,12 +107,15 @@ const UNSTOPPED: u16 = 64;
 const REMOVED: u16 = 128;
 const EVER_ABORTED: u16 = 256;
 const EVER_UNSTOPPED: u16 = 512;
+const FREED: u16 = 1024;
 
 /// One child position of a group.
 pub(crate) struct Slot {
     pub(crate) state: NodeState,
     flags: u16,
     pub(crate) gen: u32,
+    /// `gen` when this slot last changed hands (a freed slot reused).
+    base: u32,
     pub(crate) restarts: u64,
     backoff_n: u32,
     pub(crate) ctx: Option<Context>,
@@ -128,6 +131,7 @@ impl Slot {
             state: NodeState::Stopped,
             flags: WANT_START,
             gen: 0,
+            base: 0,
             restarts: 0,
             backoff_n: 0,
             ctx: None,
@@ -152,6 +156,11 @@ impl Slot {
                 self.state,
                 NodeState::Healthy | NodeState::Done | NodeState::Stopped | NodeState::Failed
             )
+    }
+
+    /// This node's incarnation number: 0 before its first start.
+    pub(crate) fn incarnation(&self) -> u32 {
+        self.gen - self.base
     }
 
     pub(crate) fn was_aborted(&self) -> bool {
@@ -238,6 +247,8 @@ pub(crate) struct GroupState {
     forgotten: bool,
     /// Report healthy even if some children are not yet (a bounded wait).
     force_healthy: bool,
+    /// Slots of removed children that have ended, for reuse.
+    free: Vec<u32>,
 }
 
 impl GroupState {
@@ -270,6 +281,7 @@ impl GroupState {
             tick_due: false,
             forgotten: false,
             force_healthy: false,
+            free: Vec::new(),
             spec,
         }
     }
@@ -331,7 +343,7 @@ impl GroupState {
                 state,
                 error,
                 delay,
-                incarnation: self.slots[i as usize].gen,
+                incarnation: self.slots[i as usize].incarnation(),
             });
         }
     }
@@ -415,11 +427,18 @@ impl GroupState {
         let auto = spec.ready_on_start();
         let start_timeout = spec.start_timeout();
         let gen = self.slots[i as usize].gen.wrapping_add(1);
-        let ctx = Context::new(link.clone(), spec.name.clone(), i, gen, auto);
+        let ctx = Context::new(
+            link.clone(),
+            spec.name.clone(),
+            i,
+            gen,
+            self.slots[i as usize].base,
+            auto,
+        );
         let abort = spec.runnable.__spawn(ctx.clone());
         let now = Instant::now();
         self.mutate(i, |s| {
-            if s.gen > 0 {
+            if s.gen > s.base {
                 s.restarts += 1;
             }
             s.gen = gen;
@@ -1015,14 +1034,30 @@ impl GroupState {
                 });
                 j
             }
-            None => {
-                let j = self.slots.len() as u32;
-                self.extra.push(spec);
-                self.slots.push(Slot::new());
-                self.want_start += 1;
-                self.unsettled += 1;
-                j
-            }
+            // Else the slot of a removed child, so that a group that keeps
+            // adding and removing keys stays the size of its live set.
+            None => match self.free.pop() {
+                Some(j) => {
+                    self.extra[j as usize - n] = spec;
+                    self.mutate(j, |s| {
+                        // The counter goes on (stale messages stay
+                        // recognisable); the new node counts from 1.
+                        let gen = s.gen;
+                        *s = Slot::new();
+                        s.gen = gen;
+                        s.base = gen;
+                    });
+                    j
+                }
+                None => {
+                    let j = self.slots.len() as u32;
+                    self.extra.push(spec);
+                    self.slots.push(Slot::new());
+                    self.want_start += 1;
+                    self.unsettled += 1;
+                    j
+                }
+            },
         };
         let map = self.names.get_or_insert_with(HashMap::new);
         for name in &names {
@@ -1056,7 +1091,17 @@ impl GroupState {
 
     /// Frees the names of a removed child that has ended.
     fn forget(&mut self, i: u32) {
+        if self.slots[i as usize].has(FREED) {
+            return;
+        }
         self.forgotten = true;
+        // Release what its last incarnation held; the slot is free for reuse.
+        self.mutate(i, |s| {
+            s.flags |= FREED;
+            s.ctx = None;
+            s.last_error = None;
+        });
+        self.free.push(i);
         let names: Vec<Arc<str>> = match self.group_names.remove(&i) {
             Some(v) => v,
             None => vec![self.child_spec(i).name.clone()],

@@ -37,7 +37,7 @@ where
     let span = tracing::info_span!(
         "node",
         name = %NameOf(&ctx),
-        incarnation = ctx.inner.gen,
+        incarnation = ctx.incarnation(),
     );
     let mut guard = ExitGuard {
         ctx: ctx.clone(),

@@ -78,6 +78,8 @@ pub use tree::{Tree, TreeHandle};
 pub mod prelude {
     pub use crate::{
         Backoff, BoxRunnable, Child, Command, Context, Decay, DoNotRestart, DynamicGroup, Error,
-        Group, Intensity, Restart, Runnable, Shutdown, StopTree, Strategy, Tree, TreeHandle,
+        ErrorKind, Event, Group, Intensity, MemoryTable, NodeSnapshot, NodeState, Restart,
+        Runnable, Shutdown, ShutdownReport, Snapshot, StopTree, Strategy, Table, Token, Tree,
+        TreeHandle,
     };
 }

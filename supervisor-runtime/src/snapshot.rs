@@ -52,7 +52,7 @@ impl Snapshot {
                 state: slot.state,
                 restarts: slot.restarts,
                 last_error: slot.last_error.as_ref().map(|e| e.to_string()),
-                incarnation: slot.gen,
+                incarnation: slot.incarnation(),
                 depth,
             });
         });
