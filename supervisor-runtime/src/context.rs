@@ -89,6 +89,47 @@ struct Extra {
     set: Option<SpawnedSet>,
 }
 
+pin_project_lite::pin_project! {
+    /// The future of [`Context::cancelled`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Cancelled<'a> {
+        ctx: &'a Context,
+        #[pin]
+        notified: tokio::sync::futures::Notified<'a>,
+    }
+}
+
+impl std::future::Future for Cancelled<'_> {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let mut this = self.project();
+        loop {
+            // Registered before the flag is read, so a cancel in between
+            // still wakes this future.
+            this.notified.as_mut().enable();
+            if this.ctx.is_cancelled() {
+                return std::task::Poll::Ready(());
+            }
+            match this.notified.as_mut().poll(cx) {
+                std::task::Poll::Ready(()) => this.notified.set(this.ctx.inner.notify.notified()),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Cancelled<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancelled")
+            .field("cancelled", &self.ctx.is_cancelled())
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
@@ -183,15 +224,10 @@ impl Context {
     }
 
     /// Resolves once this incarnation is asked to stop (at once if it already was).
-    pub async fn cancelled(&self) {
-        loop {
-            let notified = self.inner.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_cancelled() {
-                return;
-            }
-            notified.await;
+    pub fn cancelled(&self) -> Cancelled<'_> {
+        Cancelled {
+            ctx: self,
+            notified: self.inner.notify.notified(),
         }
     }
 

@@ -116,12 +116,14 @@ pub(crate) struct Slot {
     pub(crate) gen: u32,
     /// `gen` when this slot last changed hands (a freed slot reused).
     base: u32,
-    pub(crate) restarts: u64,
-    backoff_n: u32,
+    pub(crate) restarts: u32,
+    /// Restarts counted by the backoff (saturates; the delay caps long before).
+    backoff_n: u8,
     pub(crate) ctx: Option<Context>,
     abort: Option<AbortHandle>,
-    healthy_at: Option<Instant>,
-    not_before: Option<Instant>,
+    /// While running: when it became healthy (for the backoff reset). While
+    /// waiting to restart: not before this instant.
+    at: Option<Instant>,
     pub(crate) last_error: Option<SharedError>,
 }
 
@@ -136,8 +138,7 @@ impl Slot {
             backoff_n: 0,
             ctx: None,
             abort: None,
-            healthy_at: None,
-            not_before: None,
+            at: None,
             last_error: None,
         }
     }
@@ -409,7 +410,7 @@ impl GroupState {
         if self.batch.contains(&i) {
             return;
         }
-        if s.not_before.is_some_and(|t| t > Instant::now()) {
+        if s.at.is_some_and(|t| t > Instant::now()) {
             return;
         }
         if !self.deps(i).iter().all(|&d| self.dep_ok(d)) {
@@ -439,14 +440,13 @@ impl GroupState {
         let now = Instant::now();
         self.mutate(i, |s| {
             if s.gen > s.base {
-                s.restarts += 1;
+                s.restarts = s.restarts.saturating_add(1);
             }
             s.gen = gen;
             s.flags = RUNNING;
             s.ctx = Some(ctx);
             s.abort = Some(abort);
-            s.not_before = None;
-            s.healthy_at = auto.then_some(now);
+            s.at = auto.then_some(now);
         });
         let state = if auto {
             NodeState::Healthy
@@ -614,7 +614,7 @@ impl GroupState {
                 if self.is_current(idx, gen)
                     && self.slots[idx as usize].state == NodeState::Starting
                 {
-                    self.mutate(idx, |s| s.healthy_at = Some(Instant::now()));
+                    self.mutate(idx, |s| s.at = Some(Instant::now()));
                     self.set_state(link, idx, NodeState::Healthy, None, None);
                     tracing::info!(node = %Name(link, &self.child_spec(idx).name), "healthy");
                     self.work.extend(self.spec.dependents.get(idx));
@@ -811,12 +811,12 @@ impl GroupState {
         }
         let backoff: Backoff = *self.child_spec(i).backoff(&self.spec.backoff);
         let delay = self.mutate(i, |s| {
-            if s.healthy_at
+            if s.at
                 .is_some_and(|t| now.duration_since(t) >= backoff.reset_after())
             {
                 s.backoff_n = 0;
             }
-            let d = backoff.delay(s.backoff_n);
+            let d = backoff.delay(u32::from(s.backoff_n));
             s.backoff_n = s.backoff_n.saturating_add(1);
             d
         });
@@ -840,7 +840,7 @@ impl GroupState {
             let gen = self.slots[m as usize].gen;
             self.mutate(m, |s| {
                 s.flags |= WANT_START;
-                s.not_before = Some(at);
+                s.at = Some(at);
             });
             if self.slots[m as usize].running() {
                 self.mark_stop(m);
@@ -1030,7 +1030,7 @@ impl GroupState {
                 self.mutate(j, |s| {
                     s.flags = (s.flags & (EVER_ABORTED | EVER_UNSTOPPED)) | WANT_START;
                     s.backoff_n = 0;
-                    s.not_before = None;
+                    s.at = None;
                 });
                 j
             }

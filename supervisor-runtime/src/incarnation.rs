@@ -39,18 +39,19 @@ where
         name = %NameOf(&ctx),
         incarnation = ctx.incarnation(),
     );
-    let mut guard = ExitGuard {
-        ctx: ctx.clone(),
-        outcome: None,
-    };
+    let mut guard = ExitGuard(Some(ctx.clone()));
     let fut = match catch_unwind(AssertUnwindSafe(|| make(ctx))) {
-        Ok(fut) => Some(fut),
+        Ok(fut) => fut,
         Err(payload) => {
-            guard.outcome = Some(Outcome::Panic(payload));
-            None
+            // Reported now; the group reads it once it has recorded the start.
+            guard.report(Outcome::Panic(payload));
+            return tokio::spawn(async {}).abort_handle();
         }
     };
-    let task = Incarnation { fut, guard };
+    let task = Incarnation {
+        fut: Some(fut),
+        guard,
+    };
     // A disabled span would still make the task larger; leave it out.
     if span.is_disabled() {
         tokio::spawn(task).abort_handle()
@@ -99,43 +100,55 @@ where
             Ok(()) => outcome,
             Err(payload) => Outcome::Panic(payload),
         };
-        this.guard.outcome = Some(outcome);
+        this.guard.report(outcome);
         Poll::Ready(())
     }
 }
 
-/// Reports the ending to the group when the task's future is dropped.
-struct ExitGuard {
-    ctx: Context,
-    outcome: Option<Outcome>,
+/// Reports the ending to the group: from `poll` when the user's future
+/// completed, from `drop` when the task was aborted (or the runtime dropped
+/// it). One pointer, so that it adds as little as possible to every task.
+struct ExitGuard(Option<Context>);
+
+impl ExitGuard {
+    fn report(&mut self, outcome: Outcome) {
+        if let Some(ctx) = self.0.take() {
+            report(ctx, outcome);
+        }
+    }
 }
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        let outcome = self.outcome.take().unwrap_or(Outcome::Aborted);
-        let keep_children = matches!(outcome, Outcome::Ok) && self.ctx.is_done();
-        let msg = Msg::Exit {
-            idx: self.ctx.inner.idx,
-            gen: self.ctx.inner.gen,
-            outcome,
-        };
-        let tx = self.ctx.inner.link.tx.clone();
-        match self.ctx.finish_main(keep_children) {
-            None => {
+        self.report(Outcome::Aborted);
+    }
+}
+
+/// Sends the ending of `ctx`'s incarnation, once the children it spawned
+/// have ended too (unless it ended `done` with `Ok`: they keep running).
+fn report(ctx: Context, outcome: Outcome) {
+    let keep_children = matches!(outcome, Outcome::Ok) && ctx.is_done();
+    let msg = Msg::Exit {
+        idx: ctx.inner.idx,
+        gen: ctx.inner.gen,
+        outcome,
+    };
+    let tx = ctx.inner.link.tx.clone();
+    match ctx.finish_main(keep_children) {
+        None => {
+            let _ = tx.send(msg);
+        }
+        Some((_token, join)) => match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let _ = join.await;
+                    let _ = tx.send(msg);
+                });
+            }
+            Err(_) => {
+                join.abort();
                 let _ = tx.send(msg);
             }
-            Some((_token, join)) => match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn(async move {
-                        let _ = join.await;
-                        let _ = tx.send(msg);
-                    });
-                }
-                Err(_) => {
-                    join.abort();
-                    let _ = tx.send(msg);
-                }
-            },
-        }
+        },
     }
 }

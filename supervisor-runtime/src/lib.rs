@@ -64,7 +64,7 @@ pub mod __private;
 
 pub use builder::{Child, Group, GroupKind};
 pub use command::{Command, CommandError};
-pub use context::Context;
+pub use context::{Cancelled, Context};
 pub use dynamic::{DynamicGroup, MemoryTable, Table, Token};
 pub use error::{BoxError, DoNotRestart, Error, ErrorKind, PanicError, SharedError, StopTree};
 pub use event::{Event, NodeState};

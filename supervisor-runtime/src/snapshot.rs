@@ -50,7 +50,7 @@ impl Snapshot {
             nodes.push(NodeSnapshot {
                 name: v.name(),
                 state: slot.state,
-                restarts: slot.restarts,
+                restarts: u64::from(slot.restarts),
                 last_error: slot.last_error.as_ref().map(|e| e.to_string()),
                 incarnation: slot.incarnation(),
                 depth,
