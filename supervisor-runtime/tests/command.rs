@@ -172,10 +172,22 @@ fn is_dead(pid: i32) -> bool {
     }
 }
 
-/// Polls until `pid` has ended; SIGKILL takes effect asynchronously, and
-/// there is no notification for the death of a process that is not our child.
+/// Waits until `pid` has ended (SIGKILL takes effect asynchronously). On
+/// Linux a pidfd becomes readable when the process ends, even one that is
+/// not our child; elsewhere this polls.
 async fn wait_dead(pid: i32) {
     guarded(&format!("process {pid} to die"), async {
+        #[cfg(target_os = "linux")]
+        {
+            let p = rustix::process::Pid::from_raw(pid).expect("a positive pid");
+            // An error is ESRCH: the process is gone already.
+            if let Ok(fd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+                let fd = tokio::io::unix::AsyncFd::new(fd).expect("a pidfd can be polled");
+                let _ = fd.readable().await.expect("pidfd readable");
+            }
+            assert!(is_dead(pid));
+        }
+        #[cfg(not(target_os = "linux"))]
         while !is_dead(pid) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
