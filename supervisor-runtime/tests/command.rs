@@ -182,8 +182,15 @@ async fn wait_dead(pid: i32) {
             let p = rustix::process::Pid::from_raw(pid).expect("a positive pid");
             // An error is ESRCH: the process is gone already.
             if let Ok(fd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
-                let fd = tokio::io::unix::AsyncFd::new(fd).expect("a pidfd can be polled");
-                let _ = fd.readable().await.expect("pidfd readable");
+                tokio::task::spawn_blocking(move || {
+                    let mut fds = [rustix::event::PollFd::new(
+                        &fd,
+                        rustix::event::PollFlags::IN,
+                    )];
+                    while rustix::event::poll(&mut fds, None).is_err() {}
+                })
+                .await
+                .expect("the pidfd wait ends");
             }
             assert!(is_dead(pid));
         }
