@@ -187,7 +187,13 @@ async fn wait_dead(pid: i32) {
                         &fd,
                         rustix::event::PollFlags::IN,
                     )];
-                    while rustix::event::poll(&mut fds, None).is_err() {}
+                    loop {
+                        match rustix::event::poll(&mut fds, None) {
+                            Ok(_) => break,
+                            Err(rustix::io::Errno::INTR) => continue,
+                            Err(e) => panic!("poll on a pidfd: {e}"),
+                        }
+                    }
                 })
                 .await
                 .expect("the pidfd wait ends");
