@@ -5,12 +5,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::builder::{check_name, join_name, ChildSpec, NodeOptions};
 use crate::error::{Error, ErrorKind, Reason, SharedError};
 use crate::group::{GroupLink, GroupShared, Msg, SpawnedSet};
-use crate::runnable::{BoxRunnable, Runnable};
+use crate::runnable::Runnable;
 
 const CANCELLED: u8 = 1;
 const HEALTHY: u8 = 2;
@@ -260,7 +259,7 @@ impl Context {
         let name = name.into();
         check_name(&name)?;
         let spec = ChildSpec::new(name, r.boxed(), NodeOptions::default());
-        self.with_set(|set| set.add(vec![spec]))
+        self.with_set(|set| set.add(spec))
     }
 
     /// Spawns several children that restart together (one_for_all): if one
@@ -281,11 +280,7 @@ impl Context {
                     format!("`spawn_group` lists `{name}` twice"),
                 ));
             }
-            specs.push(ChildSpec::new(
-                name,
-                BoxRunnable::clone(&r.boxed()),
-                NodeOptions::default(),
-            ));
+            specs.push(ChildSpec::new(name, r.boxed(), NodeOptions::default()));
         }
         if specs.is_empty() {
             return Ok(());
@@ -400,10 +395,7 @@ impl Context {
     /// Called when the incarnation's own task has ended: stops its spawned
     /// children unless it ended `done` with `Ok`, and returns a handle on the
     /// set to wait for before the ending is reported.
-    pub(crate) fn finish_main(
-        &self,
-        keep_children: bool,
-    ) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
+    pub(crate) fn finish_main(&self, keep_children: bool) -> Option<tokio::task::JoinHandle<()>> {
         let extra = &self.inner.lazy.get()?.extra;
         let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
         let set = e.set.as_mut()?;
@@ -412,6 +404,6 @@ impl Context {
         } else {
             set.token.cancel();
         }
-        set.join.take().map(|j| (set.token.clone(), j))
+        set.join.take()
     }
 }

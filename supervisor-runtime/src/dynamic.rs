@@ -1,7 +1,7 @@
 //! [`DynamicGroup`]: a node whose children are added and removed at runtime
 //! by key, optionally driven by a [`Table`] of the desired set.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -319,9 +319,9 @@ impl DynamicGroup {
                 ));
             }
             Some(group) => {
-                let mut st = group.lock();
                 let spec = ChildSpec::new(key.to_owned(), r.clone(), self.opts());
-                st.add(spec, vec![Arc::from(key)])
+                group
+                    .add(spec, vec![Arc::from(key)])
                     .map_err(|e| match e.kind() {
                         ErrorKind::DuplicateName => Error::new(
                             ErrorKind::DuplicateName,
@@ -330,8 +330,6 @@ impl DynamicGroup {
                         ),
                         _ => e,
                     })?;
-                drop(st);
-                let _ = group.link.tx.send(Msg::Poke);
             }
             None => {
                 if reg.entries.contains_key(key) {
@@ -446,11 +444,12 @@ impl DynamicGroup {
                 return;
             }
         };
+        let wanted: HashSet<&str> = desired.iter().map(|(k, _)| k.as_str()).collect();
         let stale: Vec<String> = {
             let reg = self.reg();
             reg.entries
                 .iter()
-                .filter(|(k, e)| e.from_table && !desired.iter().any(|(d, _)| d == *k))
+                .filter(|(k, e)| e.from_table && !wanted.contains(k.as_str()))
                 .map(|(k, _)| k.clone())
                 .collect()
         };

@@ -94,6 +94,14 @@ impl GroupShared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, GroupState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Adds a child from outside the group's task (see [`GroupState::add`])
+    /// and wakes the task to start it.
+    pub(crate) fn add(&self, spec: ChildSpec, names: Vec<Arc<str>>) -> Result<(), Error> {
+        self.lock().add(spec, names)?;
+        let _ = self.link.tx.send(Msg::Poke);
+        Ok(())
+    }
 }
 
 // Slot flags.
@@ -661,7 +669,12 @@ impl GroupState {
             return; // an abandoned incarnation ending late
         }
         let (stop_req, fail_req, removed) = (s.has(STOP_REQ), s.has(FAIL_REQ), s.has(REMOVED));
-        let ctx = s.ctx.clone();
+        let forced = if fail_req {
+            s.ctx.as_ref().and_then(Context::forced_error)
+        } else {
+            None
+        };
+        let is_done = s.ctx.as_ref().is_some_and(Context::is_done);
         self.mutate(i, |s| {
             s.flags &= !(RUNNING | STOP_REQ | FAIL_REQ | WANT_STOP | ABORTED | UNSTOPPED);
             s.abort = None;
@@ -669,12 +682,6 @@ impl GroupState {
         // Whatever starts after it may have been waiting for it to settle.
         self.work.extend(self.spec.dependents.get(i));
         let tree = &link.tree;
-        let forced = if fail_req {
-            ctx.as_ref().and_then(Context::forced_error)
-        } else {
-            None
-        };
-        let is_done = ctx.as_ref().is_some_and(Context::is_done);
         let ending = match outcome {
             Outcome::Panic(payload) => {
                 let err: SharedError = Arc::new(PanicError::new(panic_message(&*payload)));
@@ -722,7 +729,6 @@ impl GroupState {
                     self.mutate(i, |s| s.last_error = Some(e.clone()));
                 }
                 self.set_state(link, i, NodeState::Done, err, None);
-                self.work.extend(self.spec.dependents.get(i));
             }
             Ending::Exit => {
                 tracing::info!(node = %log_name, "exited");
@@ -730,7 +736,6 @@ impl GroupState {
                     self.restart(link, i, None);
                 } else {
                     self.set_state(link, i, NodeState::Stopped, None, None);
-                    self.work.extend(self.spec.dependents.get(i));
                 }
             }
             Ending::Failure(e) => {
@@ -738,7 +743,6 @@ impl GroupState {
                 self.mutate(i, |s| s.last_error = Some(e.clone()));
                 if spec_restart == Restart::Temporary || removed {
                     self.set_state(link, i, NodeState::Failed, Some(e), None);
-                    self.work.extend(self.spec.dependents.get(i));
                 } else {
                     self.restart(link, i, Some(e));
                 }
@@ -992,12 +996,8 @@ impl GroupState {
 
     /// Adds children at runtime (spawned children, dynamic groups). `names`
     /// are the distinguished-name parts the new slot takes (more than one for
-    /// an anonymous group). Returns the slot and its next incarnation number.
-    pub(crate) fn add(
-        &mut self,
-        spec: ChildSpec,
-        names: Vec<Arc<str>>,
-    ) -> Result<(u32, u32), Error> {
+    /// an anonymous group). The group's task starts it at its next turn.
+    pub(crate) fn add(&mut self, spec: ChildSpec, names: Vec<Arc<str>>) -> Result<(), Error> {
         if self.stopping {
             return Err(Error::new(
                 ErrorKind::ShuttingDown,
@@ -1071,7 +1071,7 @@ impl GroupState {
             self.group_names.insert(i, names);
         }
         self.work.push_back(i);
-        Ok((i, self.slots[i as usize].gen + 1))
+        Ok(())
     }
 
     /// Stops a child added at runtime and does not restart it.
@@ -1436,8 +1436,7 @@ impl SpawnedSet {
         })
     }
 
-    pub(crate) fn add(&self, mut specs: Vec<ChildSpec>) -> Result<(), Error> {
-        let spec = specs.pop().expect("one child");
+    pub(crate) fn add(&self, spec: ChildSpec) -> Result<(), Error> {
         let names = vec![spec.name.clone()];
         self.insert(spec, names)
     }
@@ -1457,18 +1456,14 @@ impl SpawnedSet {
     }
 
     fn insert(&self, spec: ChildSpec, names: Vec<Arc<str>>) -> Result<(), Error> {
-        let mut st = self.shared.lock();
-        st.add(spec, names).map_err(|e| match e.kind() {
+        self.shared.add(spec, names).map_err(|e| match e.kind() {
             ErrorKind::DuplicateName => Error::new(
                 ErrorKind::DuplicateName,
                 e.node().map(|n| join_name(&self.shared.link.name, n)),
                 format!("`{}`: {e}", self.shared.link.name),
             ),
             _ => Error::shutting_down(&self.shared.link.name),
-        })?;
-        drop(st);
-        let _ = self.shared.link.tx.send(Msg::Poke);
-        Ok(())
+        })
     }
 
     pub(crate) fn seal(&self) {

@@ -138,7 +138,7 @@ fn report(ctx: Context, outcome: Outcome) {
         None => {
             let _ = tx.send(msg);
         }
-        Some((_token, join)) => match tokio::runtime::Handle::try_current() {
+        Some(join) => match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
                     let _ = join.await;

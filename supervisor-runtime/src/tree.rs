@@ -68,9 +68,12 @@ impl TreeShared {
     pub(crate) fn store_panic(&self, payload: Box<dyn Any + Send>, node: String, err: SharedError) {
         tracing::error!(node = %node, "panicked; the tree stops and `join()` resumes the panic");
         let mut slot = self.panic.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
+        let first = slot.is_none();
+        if first {
             *slot = Some(payload);
-            drop(slot);
+        }
+        drop(slot);
+        if first {
             // What `join()` returns once the panic itself has been resumed.
             let e = Error::new(
                 ErrorKind::Panicked,
@@ -78,12 +81,10 @@ impl TreeShared {
                 format!("`{node}` {err}"),
             )
             .with_source(err);
-            let mut first = self.stop_error.lock().unwrap_or_else(|p| p.into_inner());
-            if first.is_none() {
-                *first = Some(e);
-            }
+            self.stop_tree(e);
+        } else {
+            self.begin_shutdown();
         }
-        self.begin_shutdown();
     }
 }
 
