@@ -98,6 +98,9 @@ pub struct Tree {
     root: Result<Arc<GroupSpec>, Error>,
     propagate_panics: bool,
     event_capacity: usize,
+    /// Made by the first [`Tree::subscribe`] before the start, so that its
+    /// receivers see every event from the first.
+    events: OnceLock<broadcast::Sender<Event>>,
 }
 
 impl std::fmt::Debug for Tree {
@@ -118,6 +121,7 @@ impl Tree {
             root: root.compile(""),
             propagate_panics: false,
             event_capacity: 1024,
+            events: OnceLock::new(),
         }
     }
 
@@ -126,6 +130,7 @@ impl Tree {
             root: Ok(spec),
             propagate_panics: false,
             event_capacity: 1024,
+            events: OnceLock::new(),
         }
     }
 
@@ -138,10 +143,48 @@ impl Tree {
     }
 
     /// How many events a slow subscriber may fall behind before it sees
-    /// `Lagged`. Default: 1024.
+    /// `Lagged`. Default: 1024. Set it before [`subscribe`](Tree::subscribe):
+    /// the first subscription fixes the capacity.
     pub fn event_capacity(mut self, n: usize) -> Tree {
         self.event_capacity = n.max(1);
         self
+    }
+
+    /// Every event of the tree from the very first one, as [`Event`]s: a
+    /// receiver made before [`start`](Tree::start) cannot miss the first
+    /// `Starting` or `Healthy` of any node, however fast the tree starts.
+    ///
+    /// Call it as many times as needed before the start; after the start,
+    /// [`TreeHandle::subscribe`] gives receivers that see every event from
+    /// the moment they are made. Nothing is sent while nobody subscribes.
+    ///
+    /// ```
+    /// use supervisor_runtime::{Child, Context, Group, NodeState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor_runtime::Error> {
+    /// let tree = Group::parallel("app")
+    ///     .child(Child::new("worker", |ctx: Context| async move {
+    ///         ctx.healthy();
+    ///         ctx.cancelled().await;
+    ///         Ok::<(), std::io::Error>(())
+    ///     }))
+    ///     .build()?;
+    /// let mut events = tree.subscribe();
+    /// let handle = tree.start();
+    /// loop {
+    ///     let e = events.recv().await.expect("the tree is running");
+    ///     if e.name == "app.worker" && e.state == NodeState::Healthy {
+    ///         break;
+    ///     }
+    /// }
+    /// handle.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events
+            .get_or_init(|| broadcast::channel(self.event_capacity).0)
+            .subscribe()
     }
 
     /// Starts the tree on the current tokio runtime.
@@ -150,10 +193,14 @@ impl Tree {
     ///
     /// Outside a tokio runtime, as `tokio::spawn` does.
     pub fn start(self) -> TreeHandle {
-        let (events, _) = broadcast::channel(self.event_capacity);
+        let subscribed = self.events.get().is_some();
+        let events = self
+            .events
+            .into_inner()
+            .unwrap_or_else(|| broadcast::channel(self.event_capacity).0);
         let shared = Arc::new(TreeShared {
             events,
-            subscribed: AtomicBool::new(false),
+            subscribed: AtomicBool::new(subscribed),
             token: CancellationToken::new(),
             propagate_panics: self.propagate_panics,
             stopping: AtomicBool::new(false),

@@ -268,3 +268,43 @@ async fn snapshots_draw_the_tree() {
     assert_eq!(snap.node("app.web.http").unwrap().depth, 2);
     h.shutdown().await;
 }
+
+/// A subscription made before `start()` sees every event from the first,
+/// even on a multi-thread runtime where the tree may be healthy before the
+/// code after `start()` runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_before_start_sees_every_event_from_the_first() {
+    for _ in 0..20 {
+        let lab = Lab::new();
+        let tree = Group::sequential("app")
+            .child(Child::new("a", lab.child()))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap();
+        let mut rx = tree.subscribe();
+        let mut second = tree.subscribe();
+        let h = tree.start();
+        let mut seen = Vec::new();
+        while seen.last().map(String::as_str) != Some("app healthy") {
+            let e = rx.recv().await.expect("no gap, no close");
+            seen.push(format!("{} {}", e.name, e.state));
+        }
+        assert_eq!(
+            seen,
+            [
+                "app starting",
+                "app.a starting",
+                "app.a healthy",
+                "app.b starting",
+                "app.b healthy",
+                "app healthy"
+            ]
+        );
+        let first = second.recv().await.unwrap();
+        assert_eq!(
+            (first.name.as_str(), first.state),
+            ("app", NodeState::Starting)
+        );
+        h.shutdown().await;
+    }
+}
