@@ -7,98 +7,19 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::builder::{check_name, join_name, ChildSpec, NodeOptions};
 use crate::context::Context;
-use crate::error::{BoxError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::event::NodeState;
-use crate::group::{new_group, run_group, runtime_spec, GroupShared, Msg, Periodic, StopSignal};
+use crate::group::{new_group, run_group, runtime_spec, GroupShared, Msg, StopSignal};
 use crate::incarnation;
 use crate::options::{Backoff, Intensity, Restart, Strategy};
 use crate::runnable::{BoxRunnable, Runnable};
+use crate::table::{Erased, ErasedTable, Table};
 
 static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
-
-/// The desired set of a [`DynamicGroup`]: keys and the values its factory
-/// turns into children.
-///
-/// Read when the group starts, then every reconcile period and on
-/// [`DynamicGroup::reconcile`]. An error while reading is logged and the
-/// children are left as they are: nothing is stopped because a table could
-/// not be read.
-pub trait Table<V>: Send + Sync + 'static {
-    /// The current entries.
-    fn load(&self) -> Result<Vec<(String, V)>, BoxError>;
-}
-
-/// A [`Table`] in memory: cheap to clone, every clone sees the same entries.
-///
-/// ```
-/// use supervisor_runtime::{MemoryTable, Table};
-/// let t = MemoryTable::new();
-/// t.insert("eu-1", 8080u16);
-/// t.insert("us-1", 8081u16);
-/// t.remove("eu-1");
-/// assert_eq!(t.load().unwrap(), vec![("us-1".to_string(), 8081)]);
-/// ```
-pub struct MemoryTable<V> {
-    entries: Arc<Mutex<BTreeMap<String, V>>>,
-}
-
-impl<V> Clone for MemoryTable<V> {
-    fn clone(&self) -> Self {
-        MemoryTable {
-            entries: self.entries.clone(),
-        }
-    }
-}
-
-impl<V> Default for MemoryTable<V> {
-    fn default() -> Self {
-        MemoryTable {
-            entries: Arc::new(Mutex::new(BTreeMap::new())),
-        }
-    }
-}
-
-impl<V> std::fmt::Debug for MemoryTable<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryTable")
-            .field("len", &self.lock().len())
-            .finish()
-    }
-}
-
-impl<V> MemoryTable<V> {
-    /// An empty table.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, V>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sets the value of `key`; returns the previous one.
-    pub fn insert(&self, key: impl Into<String>, value: V) -> Option<V> {
-        self.lock().insert(key.into(), value)
-    }
-
-    /// Removes `key`; returns its value.
-    pub fn remove(&self, key: &str) -> Option<V> {
-        self.lock().remove(key)
-    }
-}
-
-impl<V: Clone + Send + 'static> Table<V> for MemoryTable<V> {
-    fn load(&self) -> Result<Vec<(String, V)>, BoxError> {
-        Ok(self
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
-    }
-}
 
 /// Proof of one [`DynamicGroup::add`], to [`remove`](DynamicGroup::remove) that child.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -115,7 +36,7 @@ impl Token {
     }
 }
 
-type Source = dyn Fn() -> Result<Vec<(String, BoxRunnable)>, BoxError> + Send + Sync;
+type Source = dyn ErasedTable<BoxRunnable>;
 
 /// A node whose children are added and removed at runtime, by key, from
 /// anywhere that holds a clone (an HTTP handler, another child).
@@ -153,7 +74,7 @@ pub struct DynamicGroup {
 struct DynInner {
     id: u64,
     reg: Mutex<Registry>,
-    source: Option<Box<Source>>,
+    source: Option<Arc<Source>>,
     period: Duration,
     health_wait: Duration,
     intensity: Intensity,
@@ -202,24 +123,17 @@ impl DynamicGroup {
     /// starts, every minute (see [`reconcile_every`](DynamicGroup::reconcile_every))
     /// and on [`reconcile`](DynamicGroup::reconcile). Children added with
     /// [`add`](DynamicGroup::add) are left alone by the table.
-    pub fn with_table<V, R: Runnable>(
+    pub fn with_table<V: 'static, R: Runnable>(
         table: impl Table<V>,
         factory: impl Fn(&str, &V) -> R + Send + Sync + 'static,
     ) -> Self {
-        let source: Box<Source> = Box::new(move || {
-            Ok(table
-                .load()?
-                .into_iter()
-                .map(|(k, v)| {
-                    let r = factory(&k, &v).boxed();
-                    (k, r)
-                })
-                .collect())
-        });
+        let source: Arc<Source> = Arc::new(Erased::new(table, move |k: &str, v: &V| {
+            factory(k, v).boxed()
+        }));
         Self::build(Some(source))
     }
 
-    fn build(source: Option<Box<Source>>) -> Self {
+    fn build(source: Option<Arc<Source>>) -> Self {
         DynamicGroup {
             inner: Arc::new(DynInner {
                 id: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
@@ -430,14 +344,10 @@ impl DynamicGroup {
 
     /// Reads the table now and applies it: adds what is new, stops what is gone.
     pub async fn reconcile(&self) {
-        self.reconcile_now();
-    }
-
-    fn reconcile_now(&self) {
-        let Some(source) = &self.inner.source else {
+        let Some(source) = self.inner.source.clone() else {
             return;
         };
-        let desired = match source() {
+        let desired = match source.load().await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the dynamic group's table; children left as they are");
@@ -471,22 +381,37 @@ impl DynamicGroup {
             }
         }
     }
-}
 
-struct Reconciler(Weak<DynInner>);
-
-impl Periodic for Reconciler {
-    fn period(&self) -> Duration {
-        self.0
-            .upgrade()
-            .map_or(Duration::from_secs(60), |i| i.period)
-    }
-
-    fn tick(&self, _shared: &Arc<GroupShared>) {
-        if let Some(inner) = self.0.upgrade() {
-            DynamicGroup { inner }.reconcile_now();
+    /// Follows the table while one incarnation of the group runs: reads it
+    /// at once, then on every announced change and every period.
+    async fn follow(self, source: Arc<Source>, group: Weak<GroupShared>, stop: CancellationToken) {
+        let mut first = true;
+        loop {
+            let changed = source.changed();
+            tokio::pin!(changed);
+            // Registered before the read, so that a change made meanwhile counts.
+            let _ = futures_poll_once(changed.as_mut()).await;
+            self.reconcile().await;
+            if std::mem::take(&mut first) {
+                if let Some(g) = group.upgrade() {
+                    g.lock().hold_healthy = false;
+                    let _ = g.link.tx.send(Msg::Poke);
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = &mut changed => {}
+                _ = tokio::time::sleep(self.inner.period) => {}
+            }
         }
     }
+}
+
+/// Polls `fut` once, so that it registers its waker.
+async fn futures_poll_once<F: std::future::Future + Unpin>(
+    mut fut: F,
+) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut fut).poll(cx))).await
 }
 
 impl Runnable for DynamicGroup {
@@ -510,13 +435,18 @@ impl Runnable for DynamicGroup {
                 }
             }
             st.healthy_within(self.inner.health_wait);
-            if self.inner.source.is_some() {
-                st.set_periodic(Arc::new(Reconciler(Arc::downgrade(&self.inner))));
-            }
         }
-        self.reconcile_now();
+        let stop = CancellationToken::new();
+        if let Some(source) = self.inner.source.clone() {
+            shared.lock().hold_healthy = true;
+            tokio::spawn(
+                self.clone()
+                    .follow(source, Arc::downgrade(&shared), stop.clone()),
+            );
+        }
         let me = self.clone();
         incarnation::spawn(ctx, move |ctx| async move {
+            let _stop_following = stop.drop_guard();
             let r = run_group(shared, rx, Some(ctx.clone()), StopSignal::Ctx(ctx)).await;
             if tree.is_shutting_down() {
                 me.reg().closed = true;

@@ -204,7 +204,6 @@ enum TimerKind {
     StartTimeout,
     ShutdownTimeout,
     AbortGrace,
-    Periodic,
     /// A dynamic group stops waiting for its first children to be healthy.
     HealthWait,
 }
@@ -215,12 +214,6 @@ struct Timer {
     idx: u32,
     gen: u32,
     kind: TimerKind,
-}
-
-/// A hook for dynamic groups: called on the group's periodic timer.
-pub(crate) trait Periodic: Send + Sync + 'static {
-    fn period(&self) -> Duration;
-    fn tick(&self, shared: &Arc<GroupShared>);
 }
 
 /// The state of one group incarnation.
@@ -250,8 +243,8 @@ pub(crate) struct GroupState {
     timers: BinaryHeap<Reverse<Timer>>,
     work: VecDeque<u32>,
     to_cancel: Vec<Context>,
-    periodic: Option<Arc<dyn Periodic>>,
-    tick_due: bool,
+    /// Do not report healthy yet: a dynamic group has not read its table.
+    pub(crate) hold_healthy: bool,
     /// A removed child ended since the group's task last looked.
     forgotten: bool,
     /// Report healthy even if some children are not yet (a bounded wait).
@@ -286,8 +279,7 @@ impl GroupState {
             timers: BinaryHeap::new(),
             work,
             to_cancel: Vec::new(),
-            periodic: None,
-            tick_due: false,
+            hold_healthy: false,
             forgotten: false,
             force_healthy: false,
             free: Vec::new(),
@@ -397,7 +389,7 @@ impl GroupState {
         if let Some(own) = own {
             if !self.healthy_sent
                 && !self.stopping
-                && (self.unsettled == 0 || self.force_healthy)
+                && ((self.unsettled == 0 && !self.hold_healthy) || self.force_healthy)
                 && (self.open || !self.slots.is_empty())
             {
                 self.healthy_sent = true;
@@ -930,13 +922,6 @@ impl GroupState {
                 self.force_healthy = true;
                 continue;
             }
-            if t.kind == TimerKind::Periodic {
-                if let Some(p) = self.periodic.clone() {
-                    self.push_timer(now + p.period(), 0, 0, TimerKind::Periodic);
-                    self.tick_due = true;
-                }
-                continue;
-            }
             let Some(s) = self.slots.get(t.idx as usize) else {
                 continue;
             };
@@ -975,7 +960,7 @@ impl GroupState {
                         }
                     }
                 }
-                TimerKind::Periodic | TimerKind::HealthWait => {}
+                TimerKind::HealthWait => {}
             }
         }
     }
@@ -1113,12 +1098,6 @@ impl GroupState {
                 }
             }
         }
-    }
-
-    /// Calls `p.tick` every `p.period()` while this incarnation runs.
-    pub(crate) fn set_periodic(&mut self, p: Arc<dyn Periodic>) {
-        self.push_timer(Instant::now() + p.period(), 0, 0, TimerKind::Periodic);
-        self.periodic = Some(p);
     }
 
     /// Whether child `i`'s incarnation `gen` (or an earlier one) has ended.
@@ -1271,30 +1250,22 @@ pub(crate) async fn run_group(
     let mut stopping;
     let mut batch: Vec<Msg> = Vec::new();
     loop {
-        let (to_cancel, next, finished, tick) = {
+        let (to_cancel, next, finished) = {
             let mut st = shared.lock();
             st.pump(&link, own.as_ref());
             stopping = st.stopping;
             if std::mem::take(&mut st.forgotten) {
                 shared.ended.notify_waiters();
             }
-            let tick = std::mem::take(&mut st.tick_due)
-                .then(|| st.periodic.clone())
-                .flatten();
             (
                 std::mem::take(&mut st.to_cancel),
                 st.next_deadline(),
                 st.finished(),
-                tick,
             )
         };
         // Outside the lock: cancellation runs user callbacks (`on_cancel`).
         for ctx in to_cancel {
             ctx.cancel();
-        }
-        if let Some(p) = tick {
-            p.tick(&shared);
-            continue;
         }
         if let Some(result) = finished {
             guard.0 = None;

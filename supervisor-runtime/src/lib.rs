@@ -56,6 +56,7 @@ mod options;
 mod report;
 mod runnable;
 mod snapshot;
+mod table;
 mod tree;
 
 #[doc(hidden)]
@@ -65,13 +66,14 @@ pub mod __private;
 pub use builder::{Child, Group, GroupKind};
 pub use command::{Command, CommandError};
 pub use context::{Cancelled, Context};
-pub use dynamic::{DynamicGroup, MemoryTable, Table, Token};
+pub use dynamic::{DynamicGroup, Token};
 pub use error::{BoxError, DoNotRestart, Error, ErrorKind, PanicError, SharedError, StopTree};
 pub use event::{Event, NodeState};
 pub use options::{Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy};
 pub use report::{NodeOutcome, ShutdownReport};
 pub use runnable::{BoxRunnable, Runnable, WithDefaults};
 pub use snapshot::{NodeSnapshot, Snapshot};
+pub use table::{MemoryTable, Table};
 pub use tree::{Tree, TreeHandle};
 
 /// Everything a tree declaration needs, in one `use`.

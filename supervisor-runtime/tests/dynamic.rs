@@ -202,13 +202,14 @@ async fn a_table_drives_the_children() {
     // A child added by hand is left alone by the table.
     jobs.add("manual", lab.child()).await.unwrap();
 
+    // A memory table announces its changes: applied at once, with no
+    // `reconcile()` and no time passing.
+    let t0 = tokio::time::Instant::now();
     table.insert("c", 3);
     table.remove("a");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(lab.starts("app.jobs.c"), 0, "not before a reconcile");
-    jobs.reconcile().await;
-    ev.wait("app.jobs.c", NodeState::Healthy).await;
-    ev.wait("app.jobs.a", NodeState::Stopped).await;
+    let (_, c_at) = ev.wait_at("app.jobs.c", NodeState::Healthy).await;
+    let (_, a_at) = ev.wait_at("app.jobs.a", NodeState::Stopped).await;
+    assert_eq!((c_at - t0, a_at - t0), (Duration::ZERO, Duration::ZERO));
     assert_eq!(jobs.keys(), ["b", "c", "manual"]);
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(
@@ -217,13 +218,47 @@ async fn a_table_drives_the_children() {
         "gone from the table: not restarted"
     );
     assert_eq!(jobs.get("manual"), Some(NodeState::Healthy));
-
-    // Periodically too (default: every minute).
-    table.insert("d", 4);
-    let (_, _) = ev.wait_at("app.jobs.d", NodeState::Healthy).await;
     assert!(h.shutdown().await.is_clean());
     assert_eq!(lab.overlaps(), 0);
     assert_eq!(lab.live_guards(), 0);
+}
+
+/// A table that does not announce its changes: only the period and
+/// `reconcile()` pick them up.
+struct Quiet(MemoryTable<u32>);
+
+impl supervisor_runtime::Table<u32> for Quiet {
+    async fn load(&self) -> Result<Vec<(String, u32)>, supervisor_runtime::BoxError> {
+        self.0.load().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_table_is_read_every_minute_and_on_reconcile() {
+    let lab = Lab::new();
+    let table = MemoryTable::new();
+    let l2 = lab.clone();
+    let jobs = DynamicGroup::with_table(Quiet(table.clone()), move |_k: &str, _v: &u32| l2.child());
+    let h = tree(&jobs, &lab);
+    let mut ev = Events::new(h.subscribe());
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    let t0 = tokio::time::Instant::now();
+    table.insert("c", 3);
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    assert_eq!(lab.starts("app.jobs.c"), 0, "not before the period");
+    jobs.reconcile().await;
+    let (_, at) = ev.wait_at("app.jobs.c", NodeState::Healthy).await;
+    assert_eq!(at - t0, Duration::from_secs(59), "at once on `reconcile()`");
+
+    // Periodically: the default period is one minute.
+    table.insert("d", 4);
+    let (_, at) = ev.wait_at("app.jobs.d", NodeState::Healthy).await;
+    assert!(
+        at - t0 > Duration::from_secs(59) && at - t0 <= Duration::from_secs(60),
+        "{:?}",
+        at - t0
+    );
+    assert!(h.shutdown().await.is_clean());
 }
 
 #[tokio::test(start_paused = true)]
@@ -231,15 +266,19 @@ async fn the_reconcile_period_can_be_set() {
     let lab = Lab::new();
     let table = MemoryTable::new();
     let l2 = lab.clone();
-    let jobs = DynamicGroup::with_table(table.clone(), move |_k: &str, _v: &()| l2.child())
+    let jobs = DynamicGroup::with_table(Quiet(table.clone()), move |_k: &str, _v: &u32| l2.child())
         .reconcile_every(Duration::from_secs(5));
     let h = tree(&jobs, &lab);
     let mut ev = Events::new(h.subscribe());
     ev.wait("app.jobs", NodeState::Healthy).await;
     let t0 = tokio::time::Instant::now();
-    table.insert("x", ());
+    table.insert("x", 1);
     let (_, at) = ev.wait_at("app.jobs.x", NodeState::Starting).await;
-    assert!(at - t0 <= Duration::from_secs(5), "{:?}", at - t0);
+    assert_eq!(
+        at - t0,
+        Duration::from_secs(5),
+        "read again after the period"
+    );
     table.remove("x");
     ev.wait("app.jobs.x", NodeState::Stopped).await;
     assert!(jobs.keys().is_empty());
