@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 use crate::group::GroupRunnable;
-use crate::options::{Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
+use crate::options::{AutoShutdown, Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
 use crate::runnable::{BoxRunnable, Runnable};
 use crate::tree::Tree;
 
@@ -56,6 +56,8 @@ pub(crate) struct NodeOptions {
     pub(crate) start_timeout: Option<Duration>,
     pub(crate) ready_on_start: bool,
     pub(crate) after: Vec<String>,
+    pub(crate) watchdog: Option<Duration>,
+    pub(crate) significant: bool,
 }
 
 /// A leaf of the tree: a name and a [`Runnable`], with its options.
@@ -118,6 +120,25 @@ impl Child {
         self.opts.after.extend(siblings.into_iter().map(Into::into));
         self
     }
+
+    /// Liveness: once healthy, the child must call
+    /// [`ctx.alive()`](crate::Context::alive) at least every `timeout`;
+    /// silence for `timeout` is a failure ("no heartbeat for 10s"),
+    /// restarted through the same backoff and limits as any failure.
+    /// `timeout` must be above zero. Default: no watchdog.
+    pub fn watchdog(mut self, timeout: Duration) -> Self {
+        self.opts.watchdog = Some(timeout);
+        self
+    }
+
+    /// Marks a transient or temporary child as *significant* (OTP 24): its
+    /// ending for good may end its group, as the group's
+    /// [`AutoShutdown`] says. On a permanent child it is an error at
+    /// [`Group::build`].
+    pub fn significant(mut self) -> Self {
+        self.opts.significant = true;
+        self
+    }
 }
 
 /// A group of children: sequential or parallel, with a restart strategy and limits.
@@ -133,6 +154,7 @@ pub struct Group {
     pub(crate) strategy: Option<Strategy>,
     pub(crate) intensity: Option<Intensity>,
     pub(crate) decay: Option<Decay>,
+    pub(crate) auto_shutdown: AutoShutdown,
     pub(crate) children: Vec<Node>,
     pub(crate) opts: NodeOptions,
 }
@@ -176,9 +198,26 @@ impl Group {
             strategy: None,
             intensity: None,
             decay: None,
+            auto_shutdown: AutoShutdown::Never,
             children: Vec::new(),
             opts: NodeOptions::default(),
         }
+    }
+
+    /// When the group ends because its [significant](Child::significant)
+    /// children have ended for good (OTP 24's `auto_shutdown`). Default:
+    /// [`AutoShutdown::Never`]. Any other value on a group with no
+    /// significant child is an error at [`Group::build`].
+    pub fn auto_shutdown(mut self, a: AutoShutdown) -> Self {
+        self.auto_shutdown = a;
+        self
+    }
+
+    /// As a transient or temporary child of another group: its ending for
+    /// good may end that group (see [`Child::significant`]).
+    pub fn significant(mut self) -> Self {
+        self.opts.significant = true;
+        self
     }
 
     /// What else restarts when a child fails.

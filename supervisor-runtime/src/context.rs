@@ -222,6 +222,21 @@ impl Context {
         });
     }
 
+    /// A heartbeat, for a node with a watchdog (`watchdog(timeout = D)`):
+    /// once healthy, the node must call it at least every `D`, or its
+    /// incarnation fails with "no heartbeat for D". Costs one atomic store;
+    /// nothing at all is watched when the node has no watchdog.
+    pub fn alive(&self) {}
+
+    /// The fencing epoch of this keyed child's claim, when the table that
+    /// drives it leases keys to one process of a fleet: it grows with every
+    /// change of owner, so that work from a stale owner can be rejected
+    /// downstream (write it next to what this child writes, and refuse
+    /// writes that carry an older one). `None` for every other node.
+    pub fn epoch(&self) -> Option<u64> {
+        None
+    }
+
     /// Resolves once this incarnation is asked to stop (at once if it already was).
     pub fn cancelled(&self) -> Cancelled<'_> {
         Cancelled {

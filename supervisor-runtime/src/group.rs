@@ -132,6 +132,8 @@ pub(crate) struct Slot {
     /// While running: when it became healthy (for the backoff reset). While
     /// waiting to restart: not before this instant.
     at: Option<Instant>,
+    /// When `state` last changed.
+    pub(crate) since: Instant,
     pub(crate) last_error: Option<SharedError>,
 }
 
@@ -147,6 +149,7 @@ impl Slot {
             ctx: None,
             abort: None,
             at: None,
+            since: Instant::now(),
             last_error: None,
         }
     }
@@ -331,6 +334,9 @@ impl GroupState {
     ) {
         let changed = self.mutate(i, |s| {
             let changed = s.state != state;
+            if changed {
+                s.since = Instant::now();
+            }
             s.state = state;
             changed
         });

@@ -69,7 +69,7 @@ pub use context::{Cancelled, Context};
 pub use dynamic::{DynamicGroup, Token};
 pub use error::{BoxError, DoNotRestart, Error, ErrorKind, PanicError, SharedError, StopTree};
 pub use event::{Event, NodeState};
-pub use options::{Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy};
+pub use options::{AutoShutdown, Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy};
 pub use report::{NodeOutcome, ShutdownReport};
 pub use runnable::{BoxRunnable, Runnable, WithDefaults};
 pub use snapshot::{NodeSnapshot, Snapshot};
@@ -79,9 +79,9 @@ pub use tree::{Tree, TreeHandle};
 /// Everything a tree declaration needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Backoff, BoxRunnable, Child, Command, Context, Decay, DoNotRestart, DynamicGroup, Error,
-        ErrorKind, Event, Group, Intensity, MemoryTable, NodeSnapshot, NodeState, Restart,
-        Runnable, Shutdown, ShutdownReport, Snapshot, StopTree, Strategy, Table, Token, Tree,
-        TreeHandle,
+        AutoShutdown, Backoff, BoxRunnable, Child, Command, Context, Decay, DoNotRestart,
+        DynamicGroup, Error, ErrorKind, Event, Group, Intensity, MemoryTable, NodeSnapshot,
+        NodeState, Restart, Runnable, Shutdown, ShutdownReport, Snapshot, StopTree, Strategy,
+        Table, Token, Tree, TreeHandle,
     };
 }

@@ -38,6 +38,24 @@ pub enum Restart {
     Temporary,
 }
 
+/// When a group ends because of its significant children (Erlang/OTP 24
+/// `auto_shutdown`). A child is significant when it is marked so (only a
+/// transient or temporary child may be).
+///
+/// Default: [`Never`](AutoShutdown::Never).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum AutoShutdown {
+    /// Significant children end like any other; the group goes on.
+    #[default]
+    Never,
+    /// When any significant child has ended for good, the group stops its
+    /// other children in stop order and ends; its parent treats that as a
+    /// normal ending.
+    AnySignificant,
+    /// The same, once every significant child has ended for good.
+    AllSignificant,
+}
+
 /// Restart intensity of a group: more than `max` restarts within `within`
 /// and the group gives up — it stops all its children and fails to its parent.
 ///

@@ -12,7 +12,9 @@
 pub use crate::builder::{Child, Group};
 pub use crate::context::Context;
 pub use crate::error::BoxError;
-pub use crate::options::{Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy};
+pub use crate::options::{
+    AutoShutdown, Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy,
+};
 pub use crate::runnable::{BoxRunnable, Runnable};
 pub use crate::tree::Tree;
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::builder::join_name;
 use crate::event::NodeState;
@@ -23,6 +24,8 @@ pub struct NodeSnapshot {
     pub incarnation: u32,
     /// Depth in the tree: 0 for the root.
     pub depth: usize,
+    /// How long it has been in `state`, at the moment of the snapshot.
+    pub since: Duration,
 }
 
 /// The whole tree at one moment: every node with its state, restart count
@@ -45,6 +48,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub(crate) fn collect(top: &Arc<GroupShared>) -> Snapshot {
         let mut nodes = Vec::new();
+        let now = tokio::time::Instant::now();
         walk(top, &mut |v| {
             let (slot, depth) = (v.slot, v.depth);
             nodes.push(NodeSnapshot {
@@ -54,6 +58,7 @@ impl Snapshot {
                 last_error: slot.last_error.as_ref().map(|e| e.to_string()),
                 incarnation: slot.incarnation(),
                 depth,
+                since: now.saturating_duration_since(slot.since),
             });
         });
         Snapshot { nodes }
