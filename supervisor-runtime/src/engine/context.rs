@@ -84,6 +84,8 @@ struct Lazy {
     name: OnceLock<Box<str>>,
     /// The group this node runs, or the set of children it spawned.
     sub: OnceLock<Arc<GroupShared>>,
+    /// The fencing epoch of a keyed child's claim.
+    epoch: OnceLock<u64>,
     extra: Mutex<Extra>,
 }
 
@@ -256,7 +258,13 @@ impl Context {
     /// downstream (write it next to what this child writes, and refuse
     /// writes that carry an older one). `None` for every other node.
     pub fn epoch(&self) -> Option<u64> {
-        None
+        self.inner.lazy.get().and_then(|l| l.epoch.get().copied())
+    }
+
+    /// Sets the epoch [`epoch`](Context::epoch) returns (once, before the
+    /// incarnation runs).
+    pub(crate) fn set_epoch(&self, epoch: u64) {
+        let _ = self.inner.lazy().epoch.set(epoch);
     }
 
     /// Resolves once this incarnation is asked to stop (at once if it already was).

@@ -52,6 +52,9 @@ impl GroupState {
                     tracing::info!(node = %self.log_name(i), "stopped");
                 }
                 let next = if self.slots[i as usize].wants_start() && !removed {
+                    // Stopped to restart (its batch, or a new value): its
+                    // turn may have come.
+                    self.work.push_back(i);
                     NodeState::Backoff
                 } else {
                     NodeState::Stopped
@@ -170,6 +173,11 @@ impl GroupState {
             if batch && !self.batch.contains(&m) {
                 self.batch.push(m);
             }
+        }
+        if i >= self.spec.children.len() as u32 {
+            // Added at runtime: its gate (a dynamic group's table) may
+            // still say that it is gone.
+            self.ask_gate(i);
         }
         tracing::warn!(node = %self.log_name(i), delay = ?(at - now), "restarting");
     }

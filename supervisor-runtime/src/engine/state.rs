@@ -237,6 +237,7 @@ impl GroupState {
                 }
             }
             Msg::Exit { idx, gen, end } => self.on_exit(idx, gen, end),
+            Msg::Gate { idx, gen, answer } => self.on_gate(idx, gen, answer),
             Msg::Poke => {}
             Msg::Seal => {
                 if let Some(a) = &mut self.added {
