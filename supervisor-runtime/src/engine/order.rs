@@ -89,6 +89,7 @@ impl GroupState {
             self.timers.push(now + t, i, gen, TimerKind::StartTimeout);
         }
         if auto {
+            self.watch(i);
             self.work.extend(self.spec.dependents.get(i));
         }
     }

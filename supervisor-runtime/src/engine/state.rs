@@ -212,6 +212,7 @@ impl GroupState {
                     self.mutate(idx, |s| s.transition_to_healthy(Instant::now()));
                     self.set_state(idx, NodeState::Healthy, None, None);
                     tracing::info!(node = %self.log_name(idx), "healthy");
+                    self.watch(idx);
                     self.work.extend(self.spec.dependents.get(idx));
                 }
             }
