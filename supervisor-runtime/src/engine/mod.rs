@@ -26,6 +26,7 @@ pub use context::{Cancelled, Context};
 pub(crate) use group::group_runnable;
 pub(crate) use incarnation::spawn as spawn_incarnation;
 pub use runnable::{BoxRunnable, Runnable, WithDefaults};
+pub(crate) use runnable::sealed::Sealed;
 pub use tree::{Tree, TreeHandle};
 
 /// A checked group, as the engine runs it.
