@@ -22,10 +22,15 @@ use std::future::Future;
 
 /// Gives a closure child its `Context` parameter type, so that
 /// `|ctx| async move { .. }` needs no annotation.
+///
+/// Its future must be `Send`: asserted here, on the closure's body, so that
+/// rustc's own diagnostic names the value that is held across an `.await`
+/// (`SupervisedChild` alone would only say that the closure is not a child).
 #[inline(always)]
 pub fn closure<F, Fut>(f: F) -> F
 where
     F: Fn(Context) -> Fut,
+    Fut: Send, // a child's future runs on any worker thread of the runtime
 {
     f
 }
@@ -92,8 +97,15 @@ pub trait SupervisedChild: Runnable {}
 impl<R: Runnable> SupervisedChild for R {}
 
 /// Checks a child expression of a tree, on the user's tokens.
+///
+/// `Send` is asserted on its own, before `SupervisedChild`, so that a child
+/// that is not `Send` gets rustc's diagnostic, which names the captured
+/// value that is not (`Rc<i32>` within this closure), next to ours. rustc
+/// reports one failed obligation once: when `Send` is the only reason a
+/// child is not runnable, rustc's message is the one shown; a child that
+/// is neither `Send` nor `Sync` (an `Rc`, a raw pointer) gets both.
 #[inline(always)]
-pub fn child<R: SupervisedChild>(r: R) -> BoxRunnable {
+pub fn child<R: Send + SupervisedChild>(r: R) -> BoxRunnable {
     r.boxed()
 }
 

@@ -67,23 +67,21 @@ pub(crate) fn expand(f: &RunnableFn<'_>, args: &RunnableArgs) -> TokenStream {
     let body_fn = body_ident();
 
     let arg_tys: Vec<_> = f.args.iter().map(|a| &a.ty).collect();
-    // The factory's locals are spanned at the argument's type, so that a
-    // type error in their use points there. They need no mixed-site
-    // hygiene: the only user code in the factory's scope is the body item,
-    // which cannot see locals (and a span mixing two hygiene contexts
-    // would make rustc report at the attribute instead).
+    // The factory's locals and the clones of the arguments sit at the
+    // argument's type (so that "not `Clone`" points there), resolved at
+    // mixed-site: rustc then treats them as macro output, and does not
+    // offer to borrow the argument (`config: &Config`), a fix that
+    // `#[runnable]` rejects. The clone names no type (`ArgClone::__clone(&arg)`),
+    // so `impl Trait` arguments need no special case.
     let arg_idents: Vec<Ident> = arg_tys
         .iter()
         .enumerate()
-        .map(|(i, ty)| format_ident!("__supervisor_arg{}", i, span = ty.span()))
+        .map(|(i, ty)| format_ident!("__supervisor_arg{}", i, span = at_mixed_site(ty.span())))
         .collect();
     let clones = arg_idents.iter().zip(&arg_tys).map(|(id, ty)| {
-        let p = private_at(ty.span());
-        if contains_impl_trait(ty) {
-            quote_spanned!(ty.span()=> #p::ArgClone::__clone(&#id))
-        } else {
-            quote_spanned!(ty.span()=> <#ty as #p::ArgClone>::__clone(&#id))
-        }
+        let span = at_mixed_site(ty.span());
+        let p = private_at(span);
+        quote_spanned!(span=> #p::ArgClone::__clone(&#id))
     });
 
     let mut inner_sig = item.sig.clone();
@@ -190,11 +188,7 @@ pub(crate) fn fallback(item: &ItemFn, errors: TokenStream) -> TokenStream {
     }
 }
 
-/// Whether `ty` mentions `impl Trait` (which cannot be named in `<T as ..>`).
-fn contains_impl_trait(ty: &syn::Type) -> bool {
-    use quote::ToTokens;
-    ty.to_token_stream()
-        .into_iter()
-        .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
-        || ty.to_token_stream().to_string().contains("impl ")
+/// `span`'s location with mixed-site resolution.
+fn at_mixed_site(span: Span) -> Span {
+    span.resolved_at(Span::mixed_site())
 }

@@ -5,8 +5,8 @@
 //! paths. Each user expression appears exactly once, as the argument of
 //! `Child::new`, so a type error in it is reported on it.
 
-use proc_macro2::{Literal, Span, TokenStream};
-use quote::{quote, quote_spanned};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Expr, LitStr};
 
@@ -100,10 +100,25 @@ fn leaf(l: &LeafModel) -> TokenStream {
 pub(crate) fn child_expr(expr: &Expr) -> TokenStream {
     let span = expr.span();
     let p = private_at(span);
-    if let Expr::Closure(_) = expr {
-        quote_spanned!(span=> #p::child(#p::closure(#expr)))
+    let value = child_value(expr);
+    quote_spanned!(span=> #p::child(#value))
+}
+
+/// The user's expression; a closure goes through `__private::closure`,
+/// spanned at its body, so that a future that is not `Send` is reported
+/// there, with rustc's account of the value held across an `.await`.
+/// (The call is wrapped in a block spanned at the whole closure, so that
+/// errors about the closure itself still point at it.)
+fn child_value(expr: &Expr) -> TokenStream {
+    if let Expr::Closure(c) = expr {
+        let span = expr.span();
+        let body = c.body.span();
+        let p = private_at(body);
+        let f = Ident::new("__closure", span.resolved_at(Span::mixed_site()));
+        let call = quote_spanned!(body=> #p::closure(#expr));
+        quote_spanned!(span=> { let #f = #call; #f })
     } else {
-        quote_spanned!(span=> #p::child(#expr))
+        expr.into_token_stream()
     }
 }
 
