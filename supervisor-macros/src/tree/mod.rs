@@ -2,6 +2,7 @@
 //! ([`validate`], [`graph`]) into a [`model`], then [`expand`] — or, when
 //! anything is wrong, [`fallback`].
 
+pub(crate) mod args;
 pub(crate) mod ast;
 pub(crate) mod expand;
 pub(crate) mod fallback;
