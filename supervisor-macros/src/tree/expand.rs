@@ -12,8 +12,8 @@ use syn::{Expr, LitStr};
 
 use super::ast::GroupKind;
 use super::model::{
-    Backoff, Common, Decay, GroupModel, Intensity, LeafModel, Model, NodeModel, Restart, Shutdown,
-    Strategy,
+    AutoShutdown, Backoff, Common, Decay, GroupModel, Intensity, LeafModel, Model, NodeModel,
+    Restart, Shutdown, Strategy,
 };
 
 /// The path generated code reaches the runtime through.
@@ -66,6 +66,14 @@ fn group(g: &GroupModel) -> TokenStream {
         let threshold = Literal::f64_suffixed(threshold);
         t.extend(quote!(.decay(#p::Decay::new(#half_life, #threshold, #pause))));
     }
+    if let Some(a) = g.auto_shutdown {
+        let v = match a {
+            AutoShutdown::Never => quote!(Never),
+            AutoShutdown::AnySignificant => quote!(AnySignificant),
+            AutoShutdown::AllSignificant => quote!(AllSignificant),
+        };
+        t.extend(quote!(.auto_shutdown(#p::AutoShutdown::#v)));
+    }
     common(&mut t, &g.common);
     for c in &g.children {
         t.extend(match c {
@@ -90,6 +98,9 @@ fn leaf(l: &LeafModel) -> TokenStream {
     common(&mut t, &l.common);
     if l.ready_on_start {
         t.extend(quote!(.ready_on_start()));
+    }
+    if let Some(d) = l.watchdog {
+        t.extend(quote!(.watchdog(#d)));
     }
     t
 }
@@ -150,6 +161,9 @@ fn common(t: &mut TokenStream, c: &Common) {
     if !c.after.is_empty() {
         let names = &c.after;
         t.extend(quote!(.after([#(#names),*])));
+    }
+    if c.significant {
+        t.extend(quote!(.significant()));
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) struct GroupModel {
     pub(crate) strategy: Option<Strategy>,
     pub(crate) intensity: Option<Intensity>,
     pub(crate) decay: Option<Decay>,
+    pub(crate) auto_shutdown: Option<AutoShutdown>,
     pub(crate) common: Common,
     pub(crate) children: Vec<NodeModel>,
 }
@@ -30,6 +31,7 @@ pub(crate) struct LeafModel {
     pub(crate) expr: Expr,
     pub(crate) common: Common,
     pub(crate) ready_on_start: bool,
+    pub(crate) watchdog: Option<DurationLit>,
 }
 
 pub(crate) enum NodeModel {
@@ -45,6 +47,7 @@ pub(crate) struct Common {
     pub(crate) shutdown: Option<Shutdown>,
     pub(crate) start_timeout: Option<DurationLit>,
     pub(crate) after: Vec<String>,
+    pub(crate) significant: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -59,6 +62,13 @@ pub(crate) enum Restart {
     Permanent,
     Transient,
     Temporary,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AutoShutdown {
+    Never,
+    AnySignificant,
+    AllSignificant,
 }
 
 #[derive(Copy, Clone, Debug)]

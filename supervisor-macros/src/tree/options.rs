@@ -11,7 +11,7 @@ use syn::Ident;
 use super::args::{args, one_word, report};
 use super::ast::{RawArg, RawOption};
 use super::kw;
-use super::model::{Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
+use super::model::{AutoShutdown, Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
 use crate::common::duration::DurationLit;
 use crate::common::errors::{one_of, suggestion, Errors};
 use crate::common::value::Value;
@@ -35,6 +35,9 @@ pub(crate) struct Options {
     pub(crate) start_timeout: Option<Set<DurationLit>>,
     pub(crate) ready: Option<Set<()>>,
     pub(crate) after: Option<Set<Vec<Ident>>>,
+    pub(crate) watchdog: Option<Set<DurationLit>>,
+    pub(crate) significant: Option<Set<()>>,
+    pub(crate) auto_shutdown: Option<Set<AutoShutdown>>,
 }
 
 /// How each option is written, for messages.
@@ -49,6 +52,9 @@ pub(crate) fn usage(option: &str) -> &'static str {
         "start_timeout" => "`start_timeout(10s)`",
         "ready" => "`ready(on_start)`",
         "after" => "`after(sibling, ..)`",
+        "watchdog" => "`watchdog(timeout = 10s)`",
+        "significant" => "`significant`",
+        "auto_shutdown" => "`auto_shutdown(never)`, `auto_shutdown(any_significant)` or `auto_shutdown(all_significant)`",
         _ => "",
     }
 }
@@ -87,6 +93,9 @@ pub(crate) fn read(attrs: &[RawOption], node: &str, errors: &Errors) -> Options 
             "start_timeout" => slot!(start_timeout, start_timeout),
             "ready" => slot!(ready, ready),
             "after" => slot!(after, after),
+            "watchdog" => slot!(watchdog, watchdog),
+            "significant" => slot!(significant, significant),
+            "auto_shutdown" => slot!(auto_shutdown, auto_shutdown),
             other => errors.error(
                 opt.name.span(),
                 format!(
@@ -123,6 +132,43 @@ fn restart(opt: &RawOption, errors: &Errors) -> Option<(Restart, Span)> {
 fn ready(opt: &RawOption, errors: &Errors) -> Option<((), Span)> {
     let (_, span) = one_word(opt, "readiness", &["on_start"], errors)?;
     Some(((), span))
+}
+
+fn auto_shutdown(opt: &RawOption, errors: &Errors) -> Option<(AutoShutdown, Span)> {
+    let (w, span) = one_word(opt, "`auto_shutdown` value", kw::AUTO_SHUTDOWNS, errors)?;
+    let a = match w.as_str() {
+        "never" => AutoShutdown::Never,
+        "any_significant" => AutoShutdown::AnySignificant,
+        _ => AutoShutdown::AllSignificant,
+    };
+    Some((a, span))
+}
+
+/// A bare option. Arguments are an error, but the option still counts as
+/// set (so that `auto_shutdown` does not also report a group without
+/// significant children).
+fn significant(opt: &RawOption, errors: &Errors) -> Option<((), Span)> {
+    if let Some(raw) = &opt.args {
+        errors.error(
+            raw.span,
+            "`significant` takes no arguments: write `#[significant]` (with `#[restart(transient)]` or `#[restart(temporary)]`)",
+        );
+    }
+    Some(((), opt.name.span()))
+}
+
+fn watchdog(opt: &RawOption, errors: &Errors) -> Option<(DurationLit, Span)> {
+    let a = args(opt, &[], &["timeout"], errors)?;
+    let v = a.get("timeout")?;
+    let d = report(
+        errors,
+        DurationLit::nonzero(
+            v,
+            "timeout",
+            "a `watchdog` of zero would fail the child as soon as it is healthy; remove `watchdog` for no liveness check",
+        ),
+    )?;
+    Some((d, d.span))
 }
 
 fn intensity(opt: &RawOption, errors: &Errors) -> Option<(Intensity, Span)> {

@@ -7,7 +7,9 @@ use proc_macro2::Span;
 
 use super::ast::{Ast, GroupAst, GroupKind, LeafAst, Node};
 use super::graph::{self, Sibling};
-use super::model::{Common, GroupModel, LeafModel, Model, NodeModel, Restart, Strategy};
+use super::model::{
+    AutoShutdown, Common, GroupModel, LeafModel, Model, NodeModel, Restart, Strategy,
+};
 use super::options::{self, Options};
 use crate::common::errors::Errors;
 
@@ -105,6 +107,11 @@ struct Cx<'a> {
     paths: &'a [String],
 }
 
+/// What a group needs to know of a child after checking it.
+struct ChildInfo {
+    opts: Options,
+}
+
 impl Cx<'_> {
     fn group(&self, g: &GroupAst, level: Level) -> (Option<GroupModel>, Options) {
         let path = level.path_of(&g.name.to_string());
@@ -117,6 +124,12 @@ impl Cx<'_> {
                 format!("`ready` applies to leaves, and `{path}` is a group: a group is healthy once all its children are"),
             );
         }
+        if let Some(w) = &o.watchdog {
+            self.errors.error(
+                w.key.span(),
+                format!("`watchdog` applies to leaves, and `{path}` is a group: each leaf calls `ctx.alive()` itself; put `watchdog` on the leaves to watch"),
+            );
+        }
         if matches!(level, Level::Root) {
             for (opt, span) in [
                 ("restart", o.restart.as_ref().map(|s| s.key.span())),
@@ -125,11 +138,13 @@ impl Cx<'_> {
                     o.start_timeout.as_ref().map(|s| s.key.span()),
                 ),
                 ("after", o.after.as_ref().map(|s| s.key.span())),
+                ("significant", o.significant.as_ref().map(|s| s.key.span())),
             ] {
                 if let Some(span) = span {
                     let why = match opt {
                         "after" => "the root has no siblings to wait for",
                         "restart" => "the root has no parent to restart it",
+                        "significant" => "the root has no group to end",
                         _ => "nothing waits for the root to become healthy",
                     };
                     self.errors.error(
@@ -151,32 +166,35 @@ impl Cx<'_> {
                 format!("group `{path}` has no children; a group needs at least one child"),
             );
         }
+        if !matches!(level, Level::Root) {
+            self.significant_group(&o, written(&g.attrs, "restart"), &path);
+        }
 
         let child_level = Level::Child(path.clone());
         let mut children = Vec::with_capacity(g.children.len());
-        let mut child_opts: Vec<Option<Restart>> = Vec::with_capacity(g.children.len());
-        let mut opts_store: Vec<Options> = Vec::with_capacity(g.children.len());
+        let mut infos: Vec<ChildInfo> = Vec::with_capacity(g.children.len());
         for c in &g.children {
-            let (model, opts) = match c {
+            let (model, info) = match c {
                 Node::Group(cg) => {
-                    let (m, o) = self.group(cg, child_level.clone());
-                    (m.map(NodeModel::Group), o)
+                    let (m, opts) = self.group(cg, child_level.clone());
+                    let info = ChildInfo { opts };
+                    (m.map(NodeModel::Group), info)
                 }
                 Node::Leaf(l) => {
-                    let (m, o) = self.leaf(l, child_level.clone());
-                    (m.map(NodeModel::Leaf), o)
+                    let (m, opts) = self.leaf(l, child_level.clone());
+                    let info = ChildInfo { opts };
+                    (m.map(NodeModel::Leaf), info)
                 }
             };
             children.push(model);
-            child_opts.push(opts.restart.as_ref().map(|r| r.value));
-            opts_store.push(opts);
+            infos.push(info);
         }
 
         let siblings: Vec<Sibling<'_>> = g
             .children
             .iter()
-            .zip(&opts_store)
-            .map(|(c, o)| Sibling {
+            .zip(&infos)
+            .map(|(c, ChildInfo { opts: o, .. })| Sibling {
                 name: c.name().to_string(),
                 span: c.name().span(),
                 after: o.after.as_ref(),
@@ -203,13 +221,9 @@ impl Cx<'_> {
             }
         }
         if let Some(i) = &o.intensity {
-            if !child_opts.is_empty() && child_opts.iter().all(|r| *r == Some(Restart::Temporary)) {
-                self.errors.error(
-                    i.key.span(),
-                    format!("`intensity` on `{path}` has no effect: all its children are `temporary` and never restart"),
-                );
-            }
+            self.intensity_applies(i.key.span(), &path, &infos);
         }
+        self.auto_shutdown(&o, written(&g.attrs, "auto_shutdown"), &path, &infos);
 
         let children: Option<Vec<NodeModel>> = children.into_iter().collect();
         let model = (|| {
@@ -220,6 +234,7 @@ impl Cx<'_> {
                 strategy: o.strategy.as_ref().map(|s| s.value),
                 intensity: o.intensity.as_ref().map(|s| s.value),
                 decay: o.decay.as_ref().map(|s| s.value),
+                auto_shutdown: o.auto_shutdown.as_ref().map(|s| s.value),
                 common: common(&o),
                 children: children?,
             })
@@ -235,6 +250,10 @@ impl Cx<'_> {
             ("strategy", o.strategy.as_ref().map(|s| s.key.span())),
             ("intensity", o.intensity.as_ref().map(|s| s.key.span())),
             ("decay", o.decay.as_ref().map(|s| s.key.span())),
+            (
+                "auto_shutdown",
+                o.auto_shutdown.as_ref().map(|s| s.key.span()),
+            ),
         ] {
             if let Some(span) = span {
                 self.errors.error(
@@ -253,14 +272,98 @@ impl Cx<'_> {
                 );
             }
         }
+        // Without a restart type in the tree, the child's is its runnable's
+        // (or permanent); the tree cannot see it yet.
+        if let (Some(s), Some(r)) = (&o.significant, &o.restart) {
+            self.significant_restart(s.key.span(), Some(r.value), &path);
+        }
         let model = name.map(|name| LeafModel {
             name,
             span: l.name.span(),
             expr: l.expr.clone(),
             common: common(&o),
             ready_on_start: o.ready.is_some(),
+            watchdog: o.watchdog.as_ref().map(|s| s.value),
         });
         (model, o)
+    }
+
+    /// `significant` on a nested group: it must be transient or temporary.
+    fn significant_group(&self, o: &Options, restart_written: bool, path: &str) {
+        let Some(s) = &o.significant else { return };
+        match &o.restart {
+            Some(r) => self.significant_restart(s.key.span(), Some(r.value), path),
+            None if !restart_written => self.significant_restart(s.key.span(), None, path),
+            None => {}
+        }
+    }
+
+    /// `significant` on a child whose restart type is `restart` (`None`: the
+    /// default, permanent) as written in the tree.
+    fn significant_restart(&self, span: Span, restart: Option<Restart>, path: &str) {
+        let which = match restart {
+            Some(Restart::Transient | Restart::Temporary) => return,
+            Some(Restart::Permanent) => "`permanent`",
+            None => "permanent (the default)",
+        };
+        self.errors.error(
+            span,
+            format!("`significant` on `{path}`, which is {which}: a permanent child restarts after every ending, so it never ends for good; make it `#[restart(transient)]` or `#[restart(temporary)]`"),
+        );
+    }
+
+    /// `intensity` on a group whose children never restart has no effect.
+    fn intensity_applies(&self, span: Span, path: &str, infos: &[ChildInfo]) {
+        let temporary = |i: &ChildInfo| {
+            i.opts
+                .restart
+                .as_ref()
+                .is_some_and(|r| r.value == Restart::Temporary)
+        };
+        if !infos.is_empty() && infos.iter().all(temporary) {
+            self.errors.error(
+                span,
+                format!("`intensity` on `{path}` has no effect: all its children are `temporary` and never restart"),
+            );
+        }
+    }
+
+    /// `auto_shutdown` needs significant children, and significant children
+    /// need a group that ends with them.
+    fn auto_shutdown(&self, o: &Options, written_here: bool, path: &str, infos: &[ChildInfo]) {
+        let significant: Vec<_> = infos
+            .iter()
+            .filter_map(|i| i.opts.significant.as_ref())
+            .collect();
+        match &o.auto_shutdown {
+            Some(a) if a.value != AutoShutdown::Never && significant.is_empty() => {
+                let v = if a.value == AutoShutdown::AnySignificant {
+                    "any_significant"
+                } else {
+                    "all_significant"
+                };
+                self.errors.error(
+                    a.value_span,
+                    format!("`auto_shutdown({v})` on `{path}` has no effect: none of its children is `significant`; mark the children whose ending ends `{path}` with `#[significant]`"),
+                );
+            }
+            Some(a) if a.value != AutoShutdown::Never => {}
+            // A misspelt `auto_shutdown` is reported on its own.
+            None if written_here => {}
+            _ => {
+                let why = if o.auto_shutdown.is_some() {
+                    "is `auto_shutdown(never)`"
+                } else {
+                    "has no `auto_shutdown`"
+                };
+                for s in significant {
+                    self.errors.error(
+                        s.key.span(),
+                        format!("`significant` has no effect in `{path}`: the group {why}, so it does not end with its significant children; add `#[auto_shutdown(any_significant)]` or `#[auto_shutdown(all_significant)]` to `{path}`"),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -281,6 +384,7 @@ fn common(o: &Options) -> Common {
             .as_ref()
             .map(|s| s.value.iter().map(ToString::to_string).collect())
             .unwrap_or_default(),
+        significant: o.significant.is_some(),
     }
 }
 
@@ -344,4 +448,10 @@ fn snake_case(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whether option `name` is written among `attrs`, valid or not (so that a
+/// misspelt value does not also trigger checks that assume its default).
+fn written(attrs: &[super::ast::RawOption], name: &str) -> bool {
+    attrs.iter().any(|a| a.name == name)
 }
