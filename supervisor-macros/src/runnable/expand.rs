@@ -6,15 +6,16 @@
 //! ```
 //! becomes
 //! ```text
-//! fn db(url: String) -> impl Runnable {
+//! fn db(url: String) -> impl Runnable + RunnableDefaults<Restart = Transient> {
 //!     async fn __supervisor_body(ctx: Context, url: String) -> Result<(), E> { body }
-//!     Runnable::with_defaults(
+//!     declare::<Transient, _>(Runnable::with_defaults(
 //!         move |ctx: Context| child_future(__supervisor_body(ctx, ArgClone::__clone(&url))),
 //!         Defaults { restart: Some(Restart::Transient), shutdown: None, ready_on_start: false },
-//!     )
+//!     ))
 //! }
 //! ```
-//! (paths through `::supervisor::__private`, locals named at mixed-site).
+//! (without a `restart` default: `-> impl Runnable` and no `declare`;
+//! paths through `::supervisor::__private`, locals named at mixed-site).
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -98,16 +99,9 @@ pub(crate) fn expand(f: &RunnableFn<'_>, args: &RunnableArgs) -> TokenStream {
     let call =
         quote_spanned!(ret.span()=> #p_ret::child_future(#body_at_ret(#ctx_at_ret, #(#clones),*)));
 
-    let restart = match args.restart {
+    let restart = match restart_type(args) {
         None => quote!(::core::option::Option::None),
-        Some(r) => {
-            let v = match r {
-                Restart::Permanent => quote!(Permanent),
-                Restart::Transient => quote!(Transient),
-                Restart::Temporary => quote!(Temporary),
-            };
-            quote!(::core::option::Option::Some(#p::Restart::#v))
-        }
+        Some(v) => quote!(::core::option::Option::Some(#p::Restart::#v)),
     };
     let shutdown = match args.shutdown {
         None => quote!(::core::option::Option::None),
@@ -119,22 +113,54 @@ pub(crate) fn expand(f: &RunnableFn<'_>, args: &RunnableArgs) -> TokenStream {
     };
     let ready = args.ready_on_start;
 
+    let runnable = quote! {
+        #p::Runnable::with_defaults(
+            move |#ctx_param| #call,
+            #p::Defaults {
+                restart: #restart,
+                shutdown: #shutdown,
+                ready_on_start: #ready,
+            },
+        )
+    };
+    let (ret, runnable) = declared(args, runnable);
+
     quote! {
         #(#outer_attrs)*
-        #vis fn #name #generics (#(#arg_idents: #arg_tys),*) -> impl #p::Runnable #where_clause {
+        #vis fn #name #generics (#(#arg_idents: #arg_tys),*) -> #ret #where_clause {
             #(#inner_attrs)*
             #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
             #inner_sig #block
 
-            #p::Runnable::with_defaults(
-                move |#ctx_param| #call,
-                #p::Defaults {
-                    restart: #restart,
-                    shutdown: #shutdown,
-                    ready_on_start: #ready,
-                },
-            )
+            #runnable
         }
+    }
+}
+
+/// The restart type of the attribute, as the name of a `Restart` variant
+/// (and of the `__private` type that stands for it).
+fn restart_type(args: &RunnableArgs) -> Option<TokenStream> {
+    args.restart.map(|r| match r {
+        Restart::Permanent => quote!(Permanent),
+        Restart::Transient => quote!(Transient),
+        Restart::Temporary => quote!(Temporary),
+    })
+}
+
+/// The factory's return type and value. With a `restart` default, the
+/// restart type is also part of the type (`impl Runnable +
+/// RunnableDefaults<Restart = Temporary>`), for the checks of the trees
+/// that use it: `supervision_tree!` rejects `backoff` on a child whose
+/// runnable is declared `temporary`, `significant` on one declared
+/// `permanent`.
+fn declared(args: &RunnableArgs, runnable: TokenStream) -> (TokenStream, TokenStream) {
+    let p = private();
+    match restart_type(args) {
+        None => (quote!(impl #p::Runnable), runnable),
+        Some(k) => (
+            quote!(impl #p::Runnable + #p::RunnableDefaults<Restart = #p::#k>),
+            quote!(#p::declare::<#p::#k, _>(#runnable)),
+        ),
     }
 }
 
@@ -142,7 +168,7 @@ pub(crate) fn expand(f: &RunnableFn<'_>, args: &RunnableArgs) -> TokenStream {
 /// arguments returning a placeholder runnable (so trees using it do not
 /// cascade), and the user's function kept inside it so its body is still
 /// checked.
-pub(crate) fn fallback(item: &ItemFn, errors: TokenStream) -> TokenStream {
+pub(crate) fn fallback(item: &ItemFn, args: &RunnableArgs, errors: TokenStream) -> TokenStream {
     let p = private();
     let (outer_attrs, _) = split_attrs(&item.attrs);
     let vis = &item.vis;
@@ -177,13 +203,16 @@ pub(crate) fn fallback(item: &ItemFn, errors: TokenStream) -> TokenStream {
         copy.attrs.clear();
         quote!(#[allow(unused, clippy::all)] #copy)
     };
+    // The same return type as the real factory, so that the trees using it
+    // do not report errors about its defaults.
+    let (ret, placeholder) = declared(args, quote!(#p::placeholder_runnable()));
     quote! {
         #errors
         #(#outer_attrs)*
         #[allow(unused_variables)]
-        #vis fn #name #generics (#(_: #tys),*) -> impl #p::Runnable #where_clause {
+        #vis fn #name #generics (#(_: #tys),*) -> #ret #where_clause {
             #kept
-            #p::placeholder_runnable()
+            #placeholder
         }
     }
 }

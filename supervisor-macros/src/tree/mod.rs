@@ -4,6 +4,7 @@
 
 pub(crate) mod args;
 pub(crate) mod ast;
+pub(crate) mod declared;
 pub(crate) mod expand;
 pub(crate) mod fallback;
 pub(crate) mod graph;

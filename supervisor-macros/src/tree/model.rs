@@ -11,6 +11,10 @@ use crate::common::duration::DurationLit;
 
 pub(crate) struct Model {
     pub(crate) root: GroupModel,
+    /// Checks on `#[runnable]` defaults, left to rustc (see [`DeclaredCheck`]).
+    pub(crate) declared_checks: Vec<DeclaredCheck>,
+    /// How many leaves are probed for their declared defaults.
+    pub(crate) probes: usize,
 }
 
 pub(crate) struct GroupModel {
@@ -32,6 +36,8 @@ pub(crate) struct LeafModel {
     pub(crate) common: Common,
     pub(crate) ready_on_start: bool,
     pub(crate) watchdog: Option<DurationLit>,
+    /// The slot its declared defaults are probed into, if a check needs them.
+    pub(crate) probe: Option<usize>,
 }
 
 pub(crate) enum NodeModel {
@@ -101,4 +107,27 @@ pub(crate) enum Shutdown {
     Timeout(DurationLit),
     Brutal,
     Infinity,
+}
+
+/// A check that depends on the restart type a `#[runnable]` declares, which
+/// the macro cannot see (the child is any expression): the expansion asks
+/// rustc to make it, with this message on this span, while it type-checks.
+pub(crate) struct DeclaredCheck {
+    /// The option that would be wrong.
+    pub(crate) span: Span,
+    pub(crate) message: String,
+    pub(crate) label: String,
+    pub(crate) rule: DeclaredRule,
+}
+
+/// What the declared restart types of the probed leaves must satisfy.
+pub(crate) enum DeclaredRule {
+    /// This leaf's runnable is not declared `temporary`.
+    MayRestart(usize),
+    /// This leaf's runnable declares a restart type (it is not permanent by default).
+    HasRestartDefault(usize),
+    /// This leaf's runnable is not declared `permanent`.
+    NotDeclaredPermanent(usize),
+    /// Some of these leaves' runnables are not declared `temporary`.
+    AnyMayRestart(Vec<usize>),
 }

@@ -3,9 +3,12 @@
 //! Every independent error is recorded; `validate` returns a model only when
 //! the whole invocation (parsing included) is free of errors.
 
+use std::cell::RefCell;
+
 use proc_macro2::Span;
 
 use super::ast::{Ast, GroupAst, GroupKind, LeafAst, Node};
+use super::declared::{Declared, Who};
 use super::graph::{self, Sibling};
 use super::model::{
     AutoShutdown, Common, GroupModel, LeafModel, Model, NodeModel, Restart, Strategy,
@@ -31,6 +34,7 @@ pub(crate) fn validate(ast: &Ast, errors: &Errors) -> Option<Model> {
     let cx = Cx {
         errors,
         paths: &paths,
+        declared: RefCell::default(),
     };
     let mut root = None;
     let mut root_name = None;
@@ -65,7 +69,12 @@ pub(crate) fn validate(ast: &Ast, errors: &Errors) -> Option<Model> {
     if errors.has_errors() {
         return None;
     }
-    root.map(|root| Model { root })
+    let declared = cx.declared.into_inner();
+    root.map(|root| Model {
+        root,
+        declared_checks: declared.checks,
+        probes: declared.probes,
+    })
 }
 
 fn collect_paths(node: &Node, parent: &str, out: &mut Vec<String>) {
@@ -105,11 +114,16 @@ impl Level {
 struct Cx<'a> {
     errors: &'a Errors,
     paths: &'a [String],
+    declared: RefCell<Declared>,
 }
 
 /// What a group needs to know of a child after checking it.
 struct ChildInfo {
     opts: Options,
+    /// `restart` is written on the child (valid or not).
+    restart_written: bool,
+    /// The leaf's name and runnable, for checks on declared defaults.
+    leaf: Option<Who>,
 }
 
 impl Cx<'_> {
@@ -177,12 +191,20 @@ impl Cx<'_> {
             let (model, info) = match c {
                 Node::Group(cg) => {
                     let (m, opts) = self.group(cg, child_level.clone());
-                    let info = ChildInfo { opts };
+                    let info = ChildInfo {
+                        opts,
+                        restart_written: written(&cg.attrs, "restart"),
+                        leaf: None,
+                    };
                     (m.map(NodeModel::Group), info)
                 }
                 Node::Leaf(l) => {
                     let (m, opts) = self.leaf(l, child_level.clone());
-                    let info = ChildInfo { opts };
+                    let info = ChildInfo {
+                        opts,
+                        restart_written: written(&l.attrs, "restart"),
+                        leaf: Some(Who::of(&l.expr, &l.name)),
+                    };
                     (m.map(NodeModel::Leaf), info)
                 }
             };
@@ -221,7 +243,7 @@ impl Cx<'_> {
             }
         }
         if let Some(i) = &o.intensity {
-            self.intensity_applies(i.key.span(), &path, &infos);
+            self.intensity_applies(i.key.span(), &path, &infos, &mut children);
         }
         self.auto_shutdown(&o, written(&g.attrs, "auto_shutdown"), &path, &infos);
 
@@ -262,20 +284,34 @@ impl Cx<'_> {
                 );
             }
         }
-        if let (Some(r), Some(b)) = (&o.restart, &o.backoff) {
-            if r.value == Restart::Temporary {
-                self.errors.error(
+        // The restart type the tree leaves to the child's runnable, if any.
+        let undecided = o.restart.is_none() && !written(&l.attrs, "restart");
+        let who = Who::of(&l.expr, &l.name);
+        let mut probe = None;
+        if let Some(b) = &o.backoff {
+            match &o.restart {
+                Some(r) if r.value == Restart::Temporary => self.errors.error(
                     b.key.span(),
                     format!(
                         "`backoff` has no effect on `{path}`: it is `temporary` and never restarts"
                     ),
-                );
+                ),
+                _ if undecided => {
+                    let mut d = self.declared.borrow_mut();
+                    let slot = *probe.get_or_insert_with(|| d.slot());
+                    d.backoff(slot, b.key.span(), &path, &who);
+                }
+                _ => {}
             }
         }
-        // Without a restart type in the tree, the child's is its runnable's
-        // (or permanent); the tree cannot see it yet.
-        if let (Some(s), Some(r)) = (&o.significant, &o.restart) {
-            self.significant_restart(s.key.span(), Some(r.value), &path);
+        if let Some(s) = &o.significant {
+            if let Some(r) = &o.restart {
+                self.significant_restart(s.key.span(), Some(r.value), &path);
+            } else if undecided {
+                let mut d = self.declared.borrow_mut();
+                let slot = *probe.get_or_insert_with(|| d.slot());
+                d.significant(slot, s.key.span(), &path, &who);
+            }
         }
         let model = name.map(|name| LeafModel {
             name,
@@ -284,6 +320,7 @@ impl Cx<'_> {
             common: common(&o),
             ready_on_start: o.ready.is_some(),
             watchdog: o.watchdog.as_ref().map(|s| s.value),
+            probe,
         });
         (model, o)
     }
@@ -313,19 +350,46 @@ impl Cx<'_> {
     }
 
     /// `intensity` on a group whose children never restart has no effect.
-    fn intensity_applies(&self, span: Span, path: &str, infos: &[ChildInfo]) {
+    /// Leaves whose restart type is their runnable's are left to rustc.
+    fn intensity_applies(
+        &self,
+        span: Span,
+        path: &str,
+        infos: &[ChildInfo],
+        children: &mut [Option<NodeModel>],
+    ) {
         let temporary = |i: &ChildInfo| {
             i.opts
                 .restart
                 .as_ref()
                 .is_some_and(|r| r.value == Restart::Temporary)
         };
-        if !infos.is_empty() && infos.iter().all(temporary) {
+        let undecided = |i: &ChildInfo| i.leaf.is_some() && !i.restart_written;
+        if infos.is_empty() || !infos.iter().all(|i| temporary(i) || undecided(i)) {
+            return;
+        }
+        if infos.iter().all(temporary) {
             self.errors.error(
                 span,
                 format!("`intensity` on `{path}` has no effect: all its children are `temporary` and never restart"),
             );
+            return;
         }
+        let mut d = self.declared.borrow_mut();
+        let mut slots = Vec::new();
+        for (info, child) in infos.iter().zip(children.iter_mut()) {
+            let (Some(who), false) = (&info.leaf, temporary(info)) else {
+                continue;
+            };
+            // A leaf with an error has no model; the tree expands to its
+            // fallback then, and no deferred check is emitted.
+            let Some(NodeModel::Leaf(leaf)) = child else {
+                return;
+            };
+            let slot = *leaf.probe.get_or_insert_with(|| d.slot());
+            slots.push((slot, who.clone()));
+        }
+        d.intensity(span, path, &slots);
     }
 
     /// `auto_shutdown` needs significant children, and significant children
