@@ -184,6 +184,8 @@ impl<K, R> RunnableDefaults for Declare<K, R> {
 
 // Every method of `Runnable` is forwarded: a method added to the trait must
 // be forwarded here too.
+impl<K, R> crate::engine::Sealed for Declare<K, R> {}
+
 impl<K: 'static, R: Runnable> Runnable for Declare<K, R> {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
         self.runnable.__spawn(ctx)
