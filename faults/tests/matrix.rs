@@ -1,7 +1,7 @@
 //! The combination matrix: restart type (3) × exit kind (ok, error, panic,
 //! panic in drop: 4) × strategy (3) × moment relative to shutdown (before,
 //! during, after: 3) × runtime flavour (current-thread, multi-thread: 2) =
-//! 216 cells, each checked against the table computed from `DESIGN.md` by
+//! 216 cells, each checked against the table computed from the model's rules by
 //! `supervisor_faults::matrix::expected` (the tree each cell runs is described
 //! there).
 //!

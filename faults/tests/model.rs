@@ -3,7 +3,8 @@
 //! random fault schedules (fail, panic, panic in drop, exit, done, hang
 //! ignoring cancellation, slow stop, dynamic add/remove, long waits, and a
 //! shutdown at a random moment), checked after every step against the pure
-//! reference model of `DESIGN.md` §3 (`supervisor_faults::model`).
+//! reference model (`supervisor_faults::model`, whose documentation states
+//! its rules).
 //!
 //! Oracles after every step: no node ever has two live incarnations; the
 //! number of starts of every leaf equals the model's; every failure a child
@@ -753,7 +754,7 @@ fn engine_agrees_with_the_model() {
 /// temporary child is not restarted with its group) and restarts `b`. `b`
 /// waits for its predecessor `a` to settle, but when `a` finally stops nothing
 /// looks at `b` again: `b` stays in `Backoff` forever.
-/// Expected (DESIGN §3, OTP): `b` runs again, `a` is stopped.
+/// Expected (as in OTP): `b` runs again, `a` is stopped.
 #[test]
 fn restart_waiting_on_a_stopping_temporary_sibling_is_lost() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -792,8 +793,8 @@ fn restart_waiting_on_a_stopping_temporary_sibling_is_lost() {
 /// stops in reverse order, so it first waits for `b`, which takes 3 s to
 /// stop; `g` has not been asked to stop yet, its restart timer fires and a
 /// new incarnation of `a` is started and polled 1 s after the shutdown began.
-/// Expected (DESIGN §3, Shutdown): "No new child is polled after shutdown
-/// began"; observed: `app.g.a` starts a second time during the shutdown. The
+/// Expected (`TreeHandle::shutdown`): no new child is polled once the
+/// shutdown began; observed: `app.g.a` starts a second time during the shutdown. The
 /// same happens at any depth to every node the stop has not reached yet
 /// (also keyed children of a dynamic group, and restarts due at the very
 /// instant the shutdown begins).

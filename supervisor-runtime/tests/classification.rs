@@ -1,4 +1,6 @@
-//! How an incarnation ends decides what happens next (DESIGN §3 table),
+//! How an incarnation ends decides what happens next (the rules of
+//! `Restart`, `Context::done`, `DoNotRestart` and `StopTree`, written out as
+//! the table `expected` below),
 //! for each restart type.
 
 use std::time::Duration;
