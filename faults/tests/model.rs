@@ -478,7 +478,9 @@ async fn drive(root: GroupSpec, steps: Vec<Step>, fin: Final) -> Result<(), Stri
                 let d = ds[pick % ds.len()].clone();
                 let key = format!("k{key}");
                 let expect = model.dyn_add(&d, &key);
-                let r = dyns[&d].add(&key, lab.child()).await;
+                let r = try_within(SETTLE_BOUND, dyns[&d].add(&key, lab.child()))
+                    .await
+                    .map_err(|t| format!("step {k}: hang: add({d}.{key}) took {t}"))?;
                 if r.is_ok() != expect {
                     return Err(format!(
                         "step {k}: add({d}.{key}) = {r:?}, model expects ok = {expect}"
@@ -496,9 +498,9 @@ async fn drive(root: GroupSpec, steps: Vec<Step>, fin: Final) -> Result<(), Stri
                 let d = ds[pick % ds.len()].clone();
                 let key = format!("k{key}");
                 if let Some(t) = tokens.remove(&format!("{d}.{key}")) {
-                    dyns[&d]
-                        .remove(&t)
+                    try_within(SETTLE_BOUND, dyns[&d].remove(&t))
                         .await
+                        .map_err(|t| format!("step {k}: hang: remove({d}.{key}) took {t}"))?
                         .map_err(|e| format!("step {k}: remove({d}.{key}) = {e}"))?;
                     model.dyn_remove(&d, &key);
                 }
