@@ -25,9 +25,13 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod error;
+#[cfg(feature = "postgres")]
+mod pg;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::{Error, ErrorKind};
+#[cfg(feature = "postgres")]
+pub use pg::{PgSettings, PgTable};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteSettings, SqliteTable, APPLICATION_ID, SCHEMA_VERSION};
