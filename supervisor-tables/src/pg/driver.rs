@@ -40,8 +40,24 @@ pub(super) struct Conn {
 }
 
 /// Connects, creates the schema if needed (refusing a table that is not
-/// ours) and listens for changes.
+/// ours) and listens for changes; all of it within the connect timeout plus
+/// the query timeout (a server that accepts the socket but never answers
+/// does not hold the replica up).
 pub(super) async fn open(shared: &Shared, setup: bool) -> Result<Conn, Error> {
+    let within = shared.settings.connect_timeout + shared.settings.query_timeout;
+    match timeout(within, open_inner(shared, setup)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            ErrorKind::Database,
+            format!(
+                "PostgreSQL (table {}) did not complete the connection within {within:?}",
+                shared.sql.table
+            ),
+        )),
+    }
+}
+
+async fn open_inner(shared: &Shared, setup: bool) -> Result<Conn, Error> {
     let s = &shared.sql;
     let (client, mut connection) = shared
         .config
@@ -239,27 +255,32 @@ impl Driver {
             };
             let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
-                cmd = self.cmds.recv() => match cmd {
-                    None => {
+                cmd = self.cmds.recv() => {
+                    let Some(first) = cmd else {
                         if let Err(e) = self.leave().await {
                             tracing::warn!(error = %e, "could not give the keys back on drop");
                         }
                         break;
+                    };
+                    // Take every command waiting, so that releases go in one statement.
+                    let mut batch = vec![first];
+                    while let Ok(c) = self.cmds.try_recv() {
+                        batch.push(c);
                     }
-                    Some(Cmd::Release(key, session)) => {
-                        unclaims.push((session, key));
-                        while let Ok(Cmd::Release(k, s)) = self.cmds.try_recv() {
-                            unclaims.push((s, k));
+                    for cmd in batch {
+                        match cmd {
+                            Cmd::Release(key, session) => unclaims.push((session, key)),
+                            Cmd::Kick => sync_at = Some(Instant::now()),
+                            Cmd::Close(done) => {
+                                lock(&self.shared.state).closed = true;
+                                let r = self.leave().await;
+                                unclaims.clear();
+                                self.shared.changed.notify_waiters();
+                                let _ = done.send(r);
+                            }
                         }
                     }
-                    Some(Cmd::Kick) => sync_at = Some(Instant::now()),
-                    Some(Cmd::Close(done)) => {
-                        lock(&self.shared.state).closed = true;
-                        let r = self.leave().await;
-                        self.shared.changed.notify_waiters();
-                        let _ = done.send(r);
-                    }
-                },
+                }
                 note = async { match &mut self.conn { Some(c) => c.notes.recv().await, None => std::future::pending().await } } => {
                     match note {
                         // Let a burst of changes settle into one sync.

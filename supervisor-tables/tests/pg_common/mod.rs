@@ -135,6 +135,8 @@ pub struct Replica {
     pub name: String,
     child: Option<Child>,
     stdin: Option<ChildStdin>,
+    /// The threads that read its stdout and stderr; they end with it.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Replica {
@@ -150,13 +152,21 @@ impl Replica {
             )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Its log lines, marked with its name.
+        let err = child.stderr.take().unwrap();
+        let n = name.to_owned();
+        let err_reader = std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[replica {n}] {line}");
+            }
+        });
         let out = child.stdout.take().unwrap();
         let log = log.clone();
         let n = name.to_owned();
-        std::thread::spawn(move || {
+        let out_reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 log.line(&n, &line);
             }
@@ -165,6 +175,7 @@ impl Replica {
             name: name.to_owned(),
             stdin: child.stdin.take(),
             child: Some(child),
+            readers: vec![out_reader, err_reader],
         }
     }
 
@@ -185,6 +196,10 @@ impl Replica {
         match tokio::time::timeout(Duration::from_secs(30), wait).await {
             Ok(status) => {
                 let status = status.unwrap().unwrap();
+                // Everything it said is in the log before anyone looks.
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
                 assert!(
                     status.success(),
                     "replica {} ended with {status}",
