@@ -37,6 +37,9 @@ pub(super) enum Cmd {
 pub(super) struct Conn {
     pub(super) client: Arc<Client>,
     notes: mpsc::UnboundedReceiver<()>,
+    /// The renewal, prepared once per connection: at rest it is the only
+    /// statement, and an unprepared one costs a second round trip.
+    renew: tokio_postgres::Statement,
 }
 
 /// Connects, creates the schema if needed (refusing a table that is not
@@ -116,9 +119,11 @@ async fn open_inner(shared: &Shared, setup: bool) -> Result<Conn, Error> {
         client.batch_execute("COMMIT").await.map_err(q)?;
     }
     client.batch_execute(&s.listen).await.map_err(q)?;
+    let renew = client.prepare(&s.renew).await.map_err(q)?;
     Ok(Conn {
         client: Arc::new(client),
         notes,
+        renew,
     })
 }
 
@@ -368,11 +373,14 @@ impl Driver {
             return Ok(false);
         };
         let c = self.client()?;
+        let Some(stmt) = self.conn.as_ref().map(|c| c.renew.clone()) else {
+            return Ok(false);
+        };
         let lease = self.shared.settings.lease;
         let t0 = Instant::now();
         let r = timeout(
             self.shared.settings.query_timeout,
-            c.query_one(&self.shared.sql.renew, &[&id, &lease.as_secs_f64()]),
+            c.query_one(&stmt, &[&id, &lease.as_secs_f64()]),
         )
         .await;
         let row = self.q("renew the lease", r)?;
