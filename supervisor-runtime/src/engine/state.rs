@@ -13,6 +13,7 @@ use super::added::Added;
 use super::budget::RestartBudget;
 use super::context::Context;
 use super::group::{Link, Msg};
+use super::metrics;
 use super::slot::Slot;
 use super::timers::Timers;
 use super::{ChildSpec, Spec};
@@ -154,7 +155,17 @@ impl GroupState {
         delay: Option<Duration>,
     ) {
         let now = Instant::now();
+        let (from, since) = {
+            let s = &self.slots[i as usize];
+            (s.state(), s.since())
+        };
         let changed = self.mutate(i, |s| s.enter(state, now));
+        if changed {
+            let local = &self.child_spec(i).name;
+            if !local.is_empty() {
+                metrics::state_changed(&self.link.name, local, from, state, now - since);
+            }
+        }
         if !changed && error.is_none() && delay.is_none() {
             return;
         }
@@ -212,6 +223,7 @@ impl GroupState {
                     self.mutate(idx, |s| s.transition_to_healthy(Instant::now()));
                     self.set_state(idx, NodeState::Healthy, None, None);
                     tracing::info!(node = %self.log_name(idx), "healthy");
+                    self.watch(idx);
                     self.work.extend(self.spec.dependents.get(idx));
                 }
             }
@@ -237,6 +249,7 @@ impl GroupState {
                 }
             }
             Msg::Exit { idx, gen, end } => self.on_exit(idx, gen, end),
+            Msg::Gate { idx, gen, answer } => self.on_gate(idx, gen, answer),
             Msg::Poke => {}
             Msg::Seal => {
                 if let Some(a) = &mut self.added {
