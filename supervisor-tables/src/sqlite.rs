@@ -84,7 +84,7 @@ impl SqliteSettings {
 /// use supervisor_runtime::{Child, Context, DynamicGroup, Group, Table};
 /// use supervisor_tables::SqliteTable;
 ///
-/// #[derive(serde::Serialize, serde::Deserialize, Clone)]
+/// #[derive(serde::Serialize, serde::Deserialize, Clone, PartialEq)]
 /// struct Tenant { port: u16 }
 ///
 /// async fn serve(ctx: Context, key: String, t: Tenant) -> Result<(), std::io::Error> {
@@ -181,6 +181,8 @@ struct Inner {
     wake: Arc<Notify>,
     /// Problems with rows already logged: key -> reason.
     warned: Mutex<HashMap<String, String>>,
+    /// The rows the last `load()` skipped, with why.
+    skipped: Mutex<Vec<(String, String)>>,
 }
 
 impl Drop for Inner {
@@ -254,6 +256,7 @@ impl<V> SqliteTable<V> {
             waiters: AtomicUsize::new(0),
             wake: wake.clone(),
             warned: Mutex::new(HashMap::new()),
+            skipped: Mutex::new(Vec::new()),
         });
         tokio::spawn(poll_changes(
             Arc::downgrade(&inner),
@@ -352,14 +355,15 @@ impl<V: Serialize> SqliteTable<V> {
 }
 
 impl<V: DeserializeOwned> SqliteTable<V> {
-    /// Decodes one row, or logs why it is skipped (once per distinct problem).
-    fn decode(&self, key: String, json: &str) -> Option<(String, V)> {
+    /// Decodes one row, or logs why it is skipped (once per distinct
+    /// problem) and returns the key and the reason.
+    fn decode(&self, key: String, json: &str) -> Result<(String, V), (String, String)> {
         let problem = match key_problem(&key) {
             Some(why) => format!("the key is not valid: {why}"),
             None => match serde_json::from_str::<V>(json) {
                 Ok(v) => {
                     lock(&self.inner.warned).remove(&key);
-                    return Some((key, v));
+                    return Ok((key, v));
                 }
                 Err(e) => format!("its value does not decode: {e}"),
             },
@@ -372,9 +376,9 @@ impl<V: DeserializeOwned> SqliteTable<V> {
                 reason = %problem,
                 "table row skipped: fix or delete it (e.g. with the sqlite3 shell)"
             );
-            warned.insert(key, problem);
+            warned.insert(key.clone(), problem.clone());
         }
-        None
+        Err((key, problem))
     }
 }
 
@@ -384,18 +388,28 @@ where
 {
     async fn load(&self) -> Result<Vec<(String, V)>, BoxError> {
         let rows = self.rows(None).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(k, json)| self.decode(k, &json))
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        let mut skipped = Vec::new();
+        for (k, json) in rows {
+            match self.decode(k, &json) {
+                Ok(entry) => out.push(entry),
+                Err(bad) => skipped.push(bad),
+            }
+        }
+        *lock(&self.inner.skipped) = skipped;
+        Ok(out)
     }
 
     async fn get(&self, key: &str) -> Result<Option<V>, BoxError> {
         let rows = self.rows(Some(key.to_owned())).await?;
         Ok(rows
             .into_iter()
-            .find_map(|(k, json)| self.decode(k, &json))
+            .find_map(|(k, json)| self.decode(k, &json).ok())
             .map(|(_, v)| v))
+    }
+
+    fn skipped(&self) -> Vec<(String, String)> {
+        lock(&self.inner.skipped).clone()
     }
 
     fn changed(&self) -> impl std::future::Future<Output = ()> + Send {

@@ -344,6 +344,19 @@ async fn keys_added_and_removed_by_sql_or_another_replica_are_picked_up() {
             .any(|e| e.key == "extra" && e.n == 77)
     })
     .await;
+    // A value changed with SQL restarts that child with the new value.
+    db.execute(
+        &format!("UPDATE {table} SET value = '{{\"n\": 500}}' WHERE key = 'k005'"),
+        &[],
+    )
+    .await
+    .unwrap();
+    log.wait("k005 to restart with its new value", WAIT, |s| {
+        live_children(&s.events)
+            .iter()
+            .any(|e| e.key == "k005" && e.n == 500)
+    })
+    .await;
     db.execute(
         &format!("DELETE FROM {table} WHERE key IN ('k000', 'k001')"),
         &[],

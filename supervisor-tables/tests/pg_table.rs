@@ -183,7 +183,8 @@ async fn the_epoch_grows_with_every_change_of_owner() {
         let jobs = DynamicGroup::with_table(t, move |key: &str, _: &Job| {
             let (seen, t, key) = (seen.clone(), t2.clone(), key.to_owned());
             move |ctx: Context| {
-                let epoch = ctx.epoch().or_else(|| t.epoch(&key)).unwrap();
+                let epoch = ctx.epoch().expect("a leased key has an epoch");
+                assert_eq!(Some(epoch), t.epoch(&key));
                 seen.lock().unwrap().push((who.to_owned(), epoch));
                 idle(ctx)
             }

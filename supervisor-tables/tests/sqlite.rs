@@ -165,6 +165,8 @@ async fn rows_written_by_hand_that_are_bad_are_skipped_with_a_warning() {
         vec![("good".into(), Job { n: 1 }), ("zz".into(), Job { n: 4 })]
     );
     assert_eq!(t.get("wrong-shape").await.unwrap(), None);
+    let skipped: Vec<String> = t.skipped().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(skipped, ["Bad Key", "wrong-shape"]);
     let text = logs.text();
     assert!(text.contains("WARN"), "{text}");
     assert!(
@@ -359,6 +361,27 @@ async fn another_process_edits_the_file_while_a_group_runs() {
     wait_key(&h, &jobs, "remote", |s| s == Some(NodeState::Healthy)).await;
     eprintln!("picked up another process's insert in {:?}", t0.elapsed());
     assert!(seen.lock().unwrap().contains(&("remote".into(), 7)));
+
+    // A row another program broke shows on the group's node, and the others run on.
+    shell(&path)
+        .execute_batch(r#"UPDATE entries SET value = '{"n":"x"}' WHERE key = 'local'"#)
+        .unwrap();
+    let mut ev = h.subscribe();
+    timeout("the broken row to show in the snapshot", async {
+        while !h
+            .snapshot()
+            .node("app.jobs")
+            .is_some_and(|n| n.notes.iter().any(|x| x.contains("local")))
+        {
+            let _ = ev.recv().await;
+        }
+    })
+    .await;
+    assert_eq!(jobs.get("remote"), Some(NodeState::Healthy));
+    shell(&path)
+        .execute_batch(r#"UPDATE entries SET value = '{"n":1}' WHERE key = 'local'"#)
+        .unwrap();
+    wait_key(&h, &jobs, "local", |s| s == Some(NodeState::Healthy)).await;
 
     let out = second_process(TEST, "remove", &path).output().unwrap();
     assert!(

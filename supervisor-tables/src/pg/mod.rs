@@ -135,6 +135,8 @@ struct Shared {
     client: Mutex<Option<Arc<Client>>>,
     /// Values already reported as undecodable: key -> reason.
     warned: Mutex<HashMap<String, String>>,
+    /// The keys the last `load()` skipped, with why.
+    skipped: Mutex<Vec<(String, String)>>,
 }
 
 /// Held by the table's clones; dropping the last one ends the driver, which
@@ -152,7 +154,7 @@ struct Handle {
 /// use supervisor_runtime::{Child, Context, DynamicGroup, Group};
 /// use supervisor_tables::PgTable;
 ///
-/// #[derive(serde::Serialize, serde::Deserialize, Clone)]
+/// #[derive(serde::Serialize, serde::Deserialize, Clone, PartialEq)]
 /// struct Partition { topic: String }
 ///
 /// async fn consume(ctx: Context, key: String, p: Partition) -> Result<(), std::io::Error> {
@@ -344,6 +346,7 @@ impl<V> PgTable<V> {
             stop_guard: Notify::new(),
             client: Mutex::new(None),
             warned: Mutex::new(HashMap::new()),
+            skipped: Mutex::new(Vec::new()),
         });
         let conn = driver::open(&shared, true).await?;
         *shared.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn.client.clone());
@@ -454,11 +457,11 @@ impl<V: Serialize> PgTable<V> {
 }
 
 impl<V: DeserializeOwned> PgTable<V> {
-    fn decode(&self, key: &str, json: &str) -> Option<V> {
+    fn decode(&self, key: &str, json: &str) -> Result<V, String> {
         match serde_json::from_str::<V>(json) {
             Ok(v) => {
                 lock_map(&self.h.shared.warned).remove(key);
-                Some(v)
+                Ok(v)
             }
             Err(e) => {
                 let why = e.to_string();
@@ -468,9 +471,9 @@ impl<V: DeserializeOwned> PgTable<V> {
                         table = %self.h.shared.sql.table, key = %key, reason = %why,
                         "table row skipped: its value does not decode; fix or delete it"
                     );
-                    w.insert(key.to_owned(), why);
+                    w.insert(key.to_owned(), why.clone());
                 }
-                None
+                Err(format!("its value does not decode: {why}"))
             }
         }
     }
@@ -494,16 +497,22 @@ where
         let mut bad = Vec::new();
         for (k, json, _) in rows {
             match self.decode(&k, &json) {
-                Some(v) => out.push((k, v)),
-                None => bad.push(k),
+                Ok(v) => out.push((k, v)),
+                Err(why) => bad.push((k, why)),
             }
         }
         if !bad.is_empty() {
             let mut s = lock(&self.h.shared.state);
-            for k in bad {
-                s.listed.remove(&k);
+            for (k, _) in &bad {
+                s.listed.remove(k);
             }
         }
+        *self
+            .h
+            .shared
+            .skipped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = bad;
         Ok(out)
     }
 
@@ -518,7 +527,16 @@ where
                 _ => return Ok(None),
             }
         };
-        Ok(self.decode(key, &json))
+        Ok(self.decode(key, &json).ok())
+    }
+
+    fn skipped(&self) -> Vec<(String, String)> {
+        self.h
+            .shared
+            .skipped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn changed(&self) -> impl std::future::Future<Output = ()> + Send {

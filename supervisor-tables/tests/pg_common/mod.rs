@@ -93,13 +93,13 @@ pub async fn run_replica_if_asked() -> bool {
     let table = PgTable::<Job>::connect_with(&url, &table_name, settings(&name))
         .await
         .unwrap_or_else(|e| panic!("replica {name}: {e}"));
-    let t2 = table.clone();
     let jobs = DynamicGroup::with_table(table.clone(), move |key: &str, j: &Job| {
-        let (key, n, table) = (key.to_owned(), j.n, t2.clone());
+        let (key, n) = (key.to_owned(), j.n);
         move |ctx: Context| {
-            let (key, table) = (key.clone(), table.clone());
+            let key = key.clone();
             async move {
-                let epoch = ctx.epoch().or_else(|| table.epoch(&key)).unwrap_or(0);
+                // The engine reads the claim's epoch at each incarnation.
+                let epoch = ctx.epoch().unwrap_or(0);
                 println!("@@ start {key} {epoch} {n} {}", now_us());
                 ctx.healthy();
                 ctx.cancelled().await;
@@ -397,6 +397,7 @@ pub fn assert_never_two_owners(events: &[Ev]) -> usize {
                 b.3,
                 b.0
             );
+            assert!(b.3 >= 1, "key {key} ran on {} without a fencing epoch", b.2);
             if a.2 != b.2 {
                 handovers += 1;
                 assert!(
