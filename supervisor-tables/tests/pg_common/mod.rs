@@ -24,7 +24,9 @@ pub fn database_url(test: &str) -> Option<String> {
     match std::env::var("DATABASE_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
-            eprintln!(
+            // Straight to stderr, past libtest's capture: a skip is never silent.
+            let _ = writeln!(
+                std::io::stderr().lock(),
                 "\n\
                  ************************************************************************\n\
                  SKIPPED {test}: DATABASE_URL is not set, so there is no PostgreSQL\n\
