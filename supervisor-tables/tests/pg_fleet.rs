@@ -44,6 +44,10 @@ async fn three_replicas_share_keys_evenly_and_rebalance_on_join_and_leave() {
         settled(s, 100, &["a", "b", "c"], max_share(100, 3))
     })
     .await;
+    eprintln!(
+        "3 replicas settled at {:?}",
+        per_replica(&live_children(&log.snapshot()))
+    );
     // The database agrees: every key owned by a live session, once.
     let rows = db
         .query(
@@ -65,6 +69,10 @@ async fn three_replicas_share_keys_evenly_and_rebalance_on_join_and_leave() {
             && per_replica(&live_children(&s.events)).len() == 4
     })
     .await;
+    eprintln!(
+        "4 replicas settled at {:?}",
+        per_replica(&live_children(&log.snapshot()))
+    );
     // One leaves cleanly: its keys move at once (not after a lease).
     let t0 = Instant::now();
     b.stop().await;
