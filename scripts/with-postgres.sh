@@ -42,8 +42,14 @@ if [ -z "$BINDIR" ]; then
     say "installing PostgreSQL from the distribution's packages"
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    # Only the programs: no cluster of the package's own left running.
+    $SUDO mkdir -p /etc/postgresql-common
+    if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+        echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
     timeout 600 $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive timeout 900 $SUDO apt-get install -y -qq postgresql >/dev/null
+    DEBIAN_FRONTEND=noninteractive timeout 900 $SUDO apt-get install -y -qq \
+        -o Dpkg::Options::=--force-confold postgresql >/dev/null
     BINDIR="$(find_bindir)"
     if [ -z "$BINDIR" ]; then
         say "installed the postgresql package but found no initdb under /usr/lib/postgresql/*/bin"

@@ -174,7 +174,7 @@ struct Inner {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
     /// Only polls `PRAGMA data_version`; closed with the table.
-    watch: Mutex<Connection>,
+    watch: Arc<Mutex<Connection>>,
     changed: Notify,
     waiters: AtomicUsize,
     /// Wakes the poller when someone starts waiting or the table is dropped.
@@ -188,6 +188,12 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.wake.notify_one();
+        // Closing may checkpoint the log into the file: on the blocking
+        // pool too, when there is one.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let conns = (self.conn.clone(), self.watch.clone());
+            drop(rt.spawn_blocking(move || drop(conns)));
+        }
     }
 }
 
@@ -251,7 +257,7 @@ impl<V> SqliteTable<V> {
         let inner = Arc::new(Inner {
             path,
             conn: Arc::new(Mutex::new(conn)),
-            watch: Mutex::new(watch),
+            watch: Arc::new(Mutex::new(watch)),
             changed: Notify::new(),
             waiters: AtomicUsize::new(0),
             wake: wake.clone(),
