@@ -147,7 +147,8 @@ struct Handle {
 }
 
 /// One desired set of keyed children shared by a fleet of processes on
-/// PostgreSQL: every process runs a [`DynamicGroup`] on a `PgTable` of the
+/// PostgreSQL: every process runs a
+/// [`DynamicGroup`](supervisor_runtime::DynamicGroup) on a `PgTable` of the
 /// same table, and each key runs on exactly one live replica at a time.
 ///
 /// ```no_run
