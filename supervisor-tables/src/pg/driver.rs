@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, timeout, Instant};
-use tokio_postgres::{AsyncMessage, Client};
+use tokio_postgres::Client;
 
+use super::conn::{open, session_id, Conn};
 use super::state::{lock, Session};
 use super::{pg_error, Shared};
 use crate::error::{Error, ErrorKind};
@@ -30,113 +31,6 @@ pub(super) enum Cmd {
     Kick,
     /// Give every claim back and leave the fleet.
     Close(oneshot::Sender<Result<(), Error>>),
-}
-
-/// A live connection: the client and the stream of notifications, which
-/// ends when the connection does.
-pub(super) struct Conn {
-    pub(super) client: Arc<Client>,
-    notes: mpsc::UnboundedReceiver<()>,
-    /// The renewal, prepared once per connection: at rest it is the only
-    /// statement, and an unprepared one costs a second round trip.
-    renew: tokio_postgres::Statement,
-}
-
-/// Connects, creates the schema if needed (refusing a table that is not
-/// ours) and listens for changes; all of it within the connect timeout plus
-/// the query timeout (a server that accepts the socket but never answers
-/// does not hold the replica up).
-pub(super) async fn open(shared: &Shared, setup: bool) -> Result<Conn, Error> {
-    let within = shared.settings.connect_timeout + shared.settings.query_timeout;
-    match timeout(within, open_inner(shared, setup)).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::new(
-            ErrorKind::Database,
-            format!(
-                "PostgreSQL (table {}) did not complete the connection within {within:?}",
-                shared.sql.table
-            ),
-        )),
-    }
-}
-
-async fn open_inner(shared: &Shared, setup: bool) -> Result<Conn, Error> {
-    let s = &shared.sql;
-    let (client, mut connection) = shared
-        .config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| pg_error(shared, "connect to", e))?;
-    let (tx, notes) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(_))) => {
-                    if tx.send(()).is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "PostgreSQL connection ended");
-                    return;
-                }
-                None => return,
-            }
-        }
-    });
-    let q = |e| pg_error(shared, "set up", e);
-    if setup {
-        client
-            .batch_execute(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock(hashtext('supervisor-tables:{}'))",
-                s.table
-            ))
-            .await
-            .map_err(q)?;
-        let row = client.query_one(&s.check_ours, &[]).await.map_err(q)?;
-        let comment: Option<String> = row.get(0);
-        let replicas: bool = row.get(1);
-        match comment {
-            None if !replicas => client.batch_execute(&s.schema).await.map_err(q)?,
-            Some(c) if c == super::sql::MARK && replicas => {}
-            other => {
-                let _ = client.batch_execute("ROLLBACK").await;
-                let what = match other {
-                    None => format!("table {}_replicas exists without {}", s.table, s.table),
-                    Some(c) => format!(
-                        "table {} already exists and is not a supervisor table (its comment is {c:?}, not {:?})",
-                        s.table,
-                        super::sql::MARK
-                    ),
-                };
-                return Err(Error::new(
-                    ErrorKind::NotOurs,
-                    format!("{what}; it was left untouched: choose another table name"),
-                ));
-            }
-        }
-        client.batch_execute("COMMIT").await.map_err(q)?;
-    }
-    client.batch_execute(&s.listen).await.map_err(q)?;
-    let renew = client.prepare(&s.renew).await.map_err(q)?;
-    Ok(Conn {
-        client: Arc::new(client),
-        notes,
-        renew,
-    })
-}
-
-/// A new random session id: the replica's name and 64 random bits.
-fn session_id(name: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    h.write_u128(t.as_nanos());
-    h.write_u32(std::process::id());
-    format!("{name}-{:016x}", h.finish())
 }
 
 /// The driver task.
@@ -578,44 +472,5 @@ impl Driver {
 impl Failed {
     fn into_err<T>(self) -> Result<T, Failed> {
         Err(self)
-    }
-}
-
-/// The guard task: turns the lease deadlines into stops.
-pub(super) async fn guard(shared: Arc<Shared>) {
-    loop {
-        let deadline = {
-            let s = lock(&shared.state);
-            match &s.session {
-                Some(x) if !s.at_risk => Some(x.at_risk_at),
-                Some(x) => Some(x.lapse_at),
-                None => None,
-            }
-        };
-        let moved = shared.moved.notified();
-        tokio::select! {
-            _ = shared.stop_guard.notified() => return,
-            _ = moved => continue,
-            _ = sleep_until(deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))), if deadline.is_some() => {}
-        }
-        let now = Instant::now();
-        let mut s = lock(&shared.state);
-        let Some(x) = &s.session else { continue };
-        if now >= x.lapse_at {
-            let id = x.id.clone();
-            s.lose_session();
-            drop(s);
-            tracing::warn!(session = %id, "the lease lapsed without renewal: every claim of this replica is void");
-            shared.changed.notify_waiters();
-        } else if now >= x.at_risk_at && !s.at_risk {
-            s.at_risk = true;
-            let keys = s.listed.len();
-            drop(s);
-            tracing::warn!(
-                keys,
-                "the lease could not be renewed in time: stopping this replica's children before it lapses"
-            );
-            shared.changed.notify_waiters();
-        }
     }
 }

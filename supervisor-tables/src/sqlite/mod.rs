@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -24,6 +24,12 @@ use supervisor_runtime::{BoxError, Table};
 use tokio::sync::Notify;
 
 use crate::error::{check_key, key_problem, Error, ErrorKind};
+
+mod open;
+mod watch;
+
+use self::open::{connect, data_version, open_checked, sql_error};
+use self::watch::{poll_changes, Waiting};
 
 /// `PRAGMA application_id` of a table file: "SUPV" in ASCII. A file with
 /// another id is not ours.
@@ -428,237 +434,4 @@ where
             notified.await;
         }
     }
-}
-
-/// Counts one waiter on [`Table::changed`] while it lives.
-struct Waiting<'a>(&'a Inner);
-
-impl<'a> Waiting<'a> {
-    fn new(inner: &'a Inner) -> Self {
-        if inner.waiters.fetch_add(1, Ordering::SeqCst) == 0 {
-            inner.wake.notify_one();
-        }
-        Waiting(inner)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.waiters.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Polls `PRAGMA data_version` while someone waits on `changed()`; ends
-/// when the table is dropped.
-async fn poll_changes(table: Weak<Inner>, wake: Arc<Notify>, mut seen: i64, every: Duration) {
-    loop {
-        let idle = match table.upgrade() {
-            None => return,
-            Some(t) => t.waiters.load(Ordering::SeqCst) == 0,
-        };
-        if idle {
-            // `notify_one` stores a permit, so a wake between the check and
-            // this wait is not lost.
-            wake.notified().await;
-            continue;
-        }
-        tokio::time::sleep(every).await;
-        // Holds the table only for the call, so that dropping it closes
-        // both connections.
-        let Some(t) = table.upgrade() else {
-            return;
-        };
-        let now = blocking(move || data_version(&lock(&t.watch), &t.path)).await;
-        match now {
-            Ok(v) if v != seen => {
-                seen = v;
-                if let Some(t) = table.upgrade() {
-                    t.changed.notify_waiters();
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                // A busy or broken file: the group's own reads report it.
-                tracing::debug!(error = %e, "could not poll the table file for changes");
-            }
-        }
-    }
-}
-
-fn data_version(c: &Connection, path: &Path) -> Result<i64, Error> {
-    c.query_row("PRAGMA data_version", [], |r| r.get(0))
-        .map_err(|e| sql_error(path, "read", e))
-}
-
-fn connect(path: &Path, s: &SqliteSettings, flags: OpenFlags) -> Result<Connection, Error> {
-    let c = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| sql_error(path, "open", e))?;
-    c.busy_timeout(s.busy_timeout)
-        .map_err(|e| sql_error(path, "open", e))?;
-    Ok(c)
-}
-
-/// What a file holds, read without writing to it.
-struct Inspection {
-    application_id: i32,
-    user_version: i32,
-    objects: i64,
-    has_entries: bool,
-}
-
-fn inspect(c: &Connection) -> rusqlite::Result<Inspection> {
-    Ok(Inspection {
-        application_id: c.query_row("PRAGMA application_id", [], |r| r.get(0))?,
-        user_version: c.query_row("PRAGMA user_version", [], |r| r.get(0))?,
-        objects: c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?,
-        has_entries: c.query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'entries'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? > 0,
-    })
-}
-
-/// Refuses a file that is not ours, newer than us, or damaged.
-fn judge(path: &Path, i: &Inspection) -> Result<(), Error> {
-    let fresh = i.application_id == 0 && i.objects == 0;
-    if fresh {
-        return Ok(());
-    }
-    if i.application_id != APPLICATION_ID {
-        return Err(Error::new(
-            ErrorKind::NotOurs,
-            format!(
-                "{} is a SQLite database of another program (application_id {:#x}, {} schema objects), \
-                 not a supervisor table; it was left untouched: choose another file for the table",
-                path.display(),
-                i.application_id,
-                i.objects
-            ),
-        ));
-    }
-    if i.user_version > SCHEMA_VERSION {
-        return Err(Error::new(
-            ErrorKind::NotOurs,
-            format!(
-                "{} is a supervisor table of schema version {}, newer than this version knows ({}); \
-                 it was left untouched: upgrade the program, or use another file",
-                path.display(),
-                i.user_version,
-                SCHEMA_VERSION
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Opens `path`, checks that it is ours (or empty) before writing anything,
-/// then sets it up: WAL, `synchronous = FULL`, the schema.
-fn open_checked(path: &Path, s: &SqliteSettings) -> Result<Connection, Error> {
-    if path.is_dir() {
-        return Err(Error::new(
-            ErrorKind::Config,
-            format!(
-                "{} is a directory; give the path of a file for the table",
-                path.display()
-            ),
-        ));
-    }
-    let c = connect(
-        path,
-        s,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-    )?;
-    let first = inspect(&c).map_err(|e| sql_error(path, "open", e))?;
-    judge(path, &first)?;
-    if !(first.application_id == 0 && first.objects == 0) {
-        let verdict: String = c
-            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
-            .map_err(|e| sql_error(path, "check", e))?;
-        if verdict != "ok" {
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "{} is damaged (SQLite's quick_check says: {verdict}); it was left untouched: \
-                     restore it from a backup, or try `sqlite3 {} .recover`",
-                    path.display(),
-                    path.display()
-                ),
-            ));
-        }
-    }
-    // Only now write: WAL mode (kept in the file), then the schema in one
-    // transaction that checks again under the write lock.
-    let mode: String = c
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| sql_error(path, "set up", e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::new(
-            ErrorKind::Database,
-            format!(
-                "{} cannot use write-ahead logging (journal mode stays {mode}); \
-                 put the table on a local file system",
-                path.display()
-            ),
-        ));
-    }
-    c.execute_batch("PRAGMA synchronous = FULL")
-        .map_err(|e| sql_error(path, "set up", e))?;
-    let setup = || -> Result<(), Error> {
-        c.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| sql_error(path, "set up", e))?;
-        let again = inspect(&c).map_err(|e| sql_error(path, "set up", e))?;
-        judge(path, &again)?;
-        if !again.has_entries || again.application_id == 0 {
-            c.execute_batch(&format!(
-                "{SCHEMA}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
-            ))
-            .map_err(|e| sql_error(path, "create the schema in", e))?;
-        }
-        c.execute_batch("COMMIT")
-            .map_err(|e| sql_error(path, "set up", e))
-    };
-    if let Err(e) = setup() {
-        let _ = c.execute_batch("ROLLBACK");
-        return Err(e);
-    }
-    Ok(c)
-}
-
-/// A SQLite error as ours: the file, what we were doing, what to do.
-fn sql_error(path: &Path, doing: &str, e: rusqlite::Error) -> Error {
-    use rusqlite::ErrorCode as C;
-    let p = path.display();
-    let (kind, message) = match e.sqlite_error_code() {
-        Some(C::DatabaseBusy | C::DatabaseLocked) => (
-            ErrorKind::Locked,
-            format!(
-                "could not {doing} {p}: another process holds a lock on it; \
-                 stop that process (or end its open transaction) and try again"
-            ),
-        ),
-        Some(C::NotADatabase) => (
-            ErrorKind::NotOurs,
-            format!(
-                "could not {doing} {p}: it is not a SQLite database (or is encrypted); \
-                 it was left untouched: choose another file for the table"
-            ),
-        ),
-        Some(C::DatabaseCorrupt) => (
-            ErrorKind::Corrupt,
-            format!(
-                "could not {doing} {p}: the file is damaged; it was left untouched: \
-                 restore it from a backup, or try `sqlite3 {p} .recover`"
-            ),
-        ),
-        Some(C::CannotOpen | C::PermissionDenied | C::ReadOnly) => (
-            ErrorKind::Database,
-            format!(
-                "could not {doing} {p}: check that its directory exists and that this \
-                 process may read and write both"
-            ),
-        ),
-        _ => (ErrorKind::Database, format!("could not {doing} {p}: {e}")),
-    };
-    Error::new(kind, message).with_source(e)
 }
