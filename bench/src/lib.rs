@@ -210,11 +210,11 @@ pub struct Results {
     /// Row name.
     pub name: &'static str,
     /// ns per child, start until all healthy.
-    pub start: Option<f64>,
+    pub start: Option<Stat>,
     /// ns per child, shutdown.
-    pub stop: Option<f64>,
+    pub stop: Option<Stat>,
     /// ns per restart cycle.
-    pub restart: Option<f64>,
+    pub restart: Option<Stat>,
     /// Heap bytes per idle child.
     pub mem: Option<f64>,
     /// Heap allocations per started child (memory run).
@@ -223,15 +223,40 @@ pub struct Results {
     /// stopped (total, not per child): should be about zero.
     pub mem_left: Option<f64>,
     /// Tree start, µs total.
-    pub tree_start: Option<f64>,
+    pub tree_start: Option<Stat>,
     /// Tree stop, µs total.
-    pub tree_stop: Option<f64>,
+    pub tree_stop: Option<Stat>,
     /// Scaling: (N, ns per child for start + stop).
     pub scaling: Vec<(usize, f64)>,
     /// The churn workload.
     pub churn: Option<ChurnResult>,
     /// The dynamic workload.
     pub dynamic: Option<DynResult>,
+}
+
+/// Repeated timings of one workload, already divided by its unit.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Stat {
+    /// Median wall time.
+    pub median: f64,
+    /// Fastest run, wall time.
+    pub min: f64,
+    /// Slowest run, wall time.
+    pub max: f64,
+    /// Median CPU time of the whole process (both workers and the harness).
+    pub cpu: f64,
+}
+
+impl Stat {
+    fn of(v: &[Span], per: f64) -> Stat {
+        let wall: Vec<f64> = v.iter().map(|s| s.wall / per).collect();
+        Stat {
+            median: median(wall.clone()),
+            min: wall.iter().copied().fold(f64::INFINITY, f64::min),
+            max: wall.iter().copied().fold(0.0, f64::max),
+            cpu: median(v.iter().map(|s| s.cpu / per).collect()),
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -255,48 +280,92 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
-/// Start `n` leaves, wait until all are healthy, stop them; returns
-/// (start ns, stop ns) totals, after checking the counts.
-async fn flat_once<I: Impl>(n: usize) -> (f64, f64) {
-    let p = Probe::new(n);
-    let t0 = Instant::now();
-    let run = I::start_flat(n, &p).await;
-    guard(I::NAME, p.wait_started()).await;
-    let t1 = Instant::now();
-    guard(I::NAME, run.stop()).await;
-    let t2 = Instant::now();
-    p.assert_all(I::NAME, n);
+/// Lets the runtime settle, then waits until the live heap stops changing
+/// (a library may free what its stopped children held a little after the
+/// stop returned): at most 2 s, then the figure is what it is.
+async fn settle_heap() {
     settle().await;
-    ((t1 - t0).as_nanos() as f64, (t2 - t1).as_nanos() as f64)
+    let mut last = alloc::snapshot().live;
+    let mut still = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = alloc::snapshot().live;
+        still = if now == last { still + 1 } else { 0 };
+        if still == 3 {
+            return;
+        }
+        last = now;
+    }
 }
 
-async fn restart_once<I: Impl>(fails: usize) -> Option<f64> {
+/// Wall and process CPU time of one timed section, ns.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Span {
+    /// Wall-clock time.
+    pub wall: f64,
+    /// CPU time of every thread of the process (0 where the OS does not tell).
+    pub cpu: f64,
+}
+
+/// Marks the start of a [`Span`].
+struct Mark(Instant, u64);
+
+impl Mark {
+    fn now() -> Mark {
+        // CPU first: reading it takes a few µs, outside the wall time.
+        let cpu = service::process_cpu_ns().unwrap_or(0);
+        Mark(Instant::now(), cpu)
+    }
+
+    fn span(&self, end: &Mark) -> Span {
+        Span {
+            wall: (end.0 - self.0).as_nanos() as f64,
+            cpu: end.1.saturating_sub(self.1) as f64,
+        }
+    }
+}
+
+/// Start `n` leaves, wait until all are healthy, stop them; returns the
+/// start and the stop, after checking the counts.
+pub async fn flat_once<I: Impl>(n: usize) -> (Span, Span) {
+    let p = Probe::new(n);
+    let m0 = Mark::now();
+    let run = I::start_flat(n, &p).await;
+    guard(I::NAME, p.wait_started()).await;
+    let m1 = Mark::now();
+    guard(I::NAME, run.stop()).await;
+    let m2 = Mark::now();
+    p.assert_all(I::NAME, n);
+    settle().await;
+    (m0.span(&m1), m1.span(&m2))
+}
+
+/// `fails` restart cycles; returns the whole span (divide by `fails`).
+pub async fn restart_once<I: Impl>(fails: usize) -> Option<Span> {
     let p = Probe::new(fails + 1);
-    let t0 = Instant::now();
+    let m0 = Mark::now();
     let run = I::start_flaky(fails, &p).await?;
     guard(I::NAME, p.wait_started()).await;
-    let t1 = Instant::now();
+    let m1 = Mark::now();
     guard(I::NAME, run.stop()).await;
     p.assert_all(I::NAME, fails + 1);
     settle().await;
-    Some((t1 - t0).as_nanos() as f64 / fails as f64)
+    Some(m0.span(&m1))
 }
 
-async fn tree_once<I: Impl>(depth: u32, fanout: usize) -> Option<(f64, f64)> {
+/// Starts the tree until every leaf is up, then stops it.
+pub async fn tree_once<I: Impl>(depth: u32, fanout: usize) -> Option<(Span, Span)> {
     let leaves = fanout.pow(depth);
     let p = Probe::new(leaves);
-    let t0 = Instant::now();
+    let m0 = Mark::now();
     let run = I::start_tree(depth, fanout, &p).await?;
     guard(I::NAME, p.wait_started()).await;
-    let t1 = Instant::now();
+    let m1 = Mark::now();
     guard(I::NAME, run.stop()).await;
-    let t2 = Instant::now();
+    let m2 = Mark::now();
     p.assert_all(I::NAME, leaves);
     settle().await;
-    Some((
-        (t1 - t0).as_nanos() as f64 / 1e3,
-        (t2 - t1).as_nanos() as f64 / 1e3,
-    ))
+    Some((m0.span(&m1), m1.span(&m2)))
 }
 
 /// (bytes per child, allocations per child, bytes left after the stop).
@@ -314,7 +383,7 @@ async fn memory_once<I: Impl>(n: usize) -> Option<(f64, f64, f64)> {
     let after = alloc::snapshot();
     guard(I::NAME, run.stop()).await;
     p.assert_all(I::NAME, n);
-    settle().await;
+    settle_heap().await;
     let end = alloc::snapshot();
     alloc::disable();
     let bytes = (after.live - before.live) as f64 / n as f64;
@@ -382,7 +451,7 @@ async fn dynamic_once<I: Impl>(size: &DynSize) -> Option<DynResult> {
     while let Some(key) = live.pop_front() {
         guard(I::NAME, d.remove(&key)).await;
     }
-    settle().await;
+    settle_heap().await;
     let s3 = alloc::snapshot();
     alloc::disable();
     guard(I::NAME, d.stop()).await;
@@ -409,15 +478,15 @@ pub async fn run_impl<I: Impl>(cfg: &Config) -> Results {
     if I::has_flat() && cfg.runs("flat") {
         // Warm up the runtime (worker threads, allocator pools) once.
         flat_once::<I>(cfg.n.min(1_000)).await;
-        let mut starts = Vec::new();
-        let mut stops = Vec::new();
+        let (mut starts, mut stops) = (Vec::new(), Vec::new());
         for _ in 0..cfg.reps {
             let (s, t) = flat_once::<I>(cfg.n).await;
-            starts.push(s / cfg.n as f64);
-            stops.push(t / cfg.n as f64);
+            starts.push(s);
+            stops.push(t);
         }
-        r.start = Some(median(starts));
-        r.stop = Some(median(stops));
+        let n = cfg.n as f64;
+        r.start = Some(Stat::of(&starts, n));
+        r.stop = Some(Stat::of(&stops, n));
         if let Some((b, a, left)) = memory_once::<I>(cfg.mem_n).await {
             r.mem = Some(b);
             r.allocs = Some(a);
@@ -432,7 +501,7 @@ pub async fn run_impl<I: Impl>(cfg: &Config) -> Results {
             let mut v = Vec::new();
             for _ in 0..reps {
                 let (s, t) = flat_once::<I>(n).await;
-                v.push((s + t) / n as f64);
+                v.push((s.wall + t.wall) / n as f64);
             }
             r.scaling.push((n, median(v)));
         }
@@ -445,10 +514,9 @@ pub async fn run_impl<I: Impl>(cfg: &Config) -> Results {
         }
     }
     if !v.is_empty() {
-        r.restart = Some(median(v));
+        r.restart = Some(Stat::of(&v, cfg.restart_n as f64));
     }
-    let mut starts = Vec::new();
-    let mut stops = Vec::new();
+    let (mut starts, mut stops) = (Vec::new(), Vec::new());
     for _ in 0..cfg.reps * cfg.runs("tree") as usize {
         match tree_once::<I>(cfg.depth, cfg.fanout).await {
             Some((s, t)) => {
@@ -459,8 +527,9 @@ pub async fn run_impl<I: Impl>(cfg: &Config) -> Results {
         }
     }
     if !starts.is_empty() {
-        r.tree_start = Some(median(starts));
-        r.tree_stop = Some(median(stops));
+        // µs in all.
+        r.tree_start = Some(Stat::of(&starts, 1e3));
+        r.tree_stop = Some(Stat::of(&stops, 1e3));
     }
     // Long workloads (5 s and 10 s): one run each.
     if cfg.runs("churn") {

@@ -229,6 +229,9 @@ pub struct ChurnResult {
     pub requested: usize,
     /// Restarts per second over the window.
     pub restarts_per_s: f64,
+    /// CPU time of the whole process over the window per restart, ns
+    /// (pinger and driver included; `None` where the OS does not tell).
+    pub cpu_ns_per_restart: Option<f64>,
     /// Ping round trips, µs, sorted.
     pub pings: Vec<f64>,
     /// Window length, s.
@@ -253,6 +256,7 @@ pub async fn drive_churn(c: &Arc<Churn>) -> ChurnResult {
     // Nobody waits during the window: restarts need not wake anyone.
     c.target.store(usize::MAX, Ordering::SeqCst);
     let done = Arc::new(AtomicBool::new(false));
+    let cpu0 = process_cpu_ns();
     let t0 = std::time::Instant::now();
     let pinger = {
         let (c, done) = (c.clone(), done.clone());
@@ -303,6 +307,7 @@ pub async fn drive_churn(c: &Arc<Churn>) -> ChurnResult {
     // Every delivered failure is one restart: wait for the last one.
     c.wait_started(size.n + delivered).await;
     let secs = t0.elapsed().as_secs_f64();
+    let cpu1 = process_cpu_ns();
     done.store(true, Ordering::Release);
     let mut pings = pinger.await.expect("pinger");
     pings.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
@@ -310,6 +315,9 @@ pub async fn drive_churn(c: &Arc<Churn>) -> ChurnResult {
         restarts: delivered,
         requested: size.per_tick * size.ticks,
         restarts_per_s: delivered as f64 / secs,
+        cpu_ns_per_restart: cpu0
+            .zip(cpu1)
+            .map(|(a, b)| (b - a) as f64 / delivered as f64),
         pings,
         secs,
     }
