@@ -127,7 +127,7 @@ impl Config {
             },
             dynamic: DynSize {
                 window: 20,
-                ticks: 40,
+                ticks: 200,
             },
             only: None,
             workloads: None,
