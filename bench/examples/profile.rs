@@ -12,7 +12,8 @@
 //! cargo run -p supervisor-bench --release --example profile -- ours alloc 10000 1
 //! ```
 //!
-//! Arguments: `raw|ours`
+//! Arguments: `raw|ours|rawpad` (raw tokio with 5 clock reads per spawn, a
+//! control for the spread of the start)
 //! `flat|tree|restart|alloc|tree-alloc|start|tree-start|idle`
 //! `[n]` `[reps]`. `flat` is start + stop of `n` leaves, `tree` the depth-4
 //! fanout-10 tree, `restart` `n` restart cycles, `alloc` (`tree-alloc`) one
@@ -24,11 +25,68 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use supervisor_bench::impls::{ours::Ours, raw::Raw};
+use supervisor_bench::service::NoDynamic;
 use supervisor_bench::{alloc, flat_once, restart_once, runtime, tree_once, Impl, Probe, Running};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
+
+/// Raw tokio's flat start with `PAD` extra clock reads per spawned child in
+/// the supervisor's loop: a control experiment for the spread of the start
+/// (does a slower spawning loop alone push the second worker into parking
+/// and waking for every few children?).
+struct RawPadded;
+
+const PAD: usize = 5;
+
+struct PadRun(CancellationToken, JoinHandle<()>);
+
+impl Running for PadRun {
+    async fn stop(self) {
+        self.0.cancel();
+        self.1.await.expect("supervisor");
+    }
+}
+
+impl Impl for RawPadded {
+    const NAME: &'static str = "raw tokio + 5 clock reads per spawn";
+    type Run = PadRun;
+    type Dyn = NoDynamic;
+
+    async fn start_flat(n: usize, p: &Arc<Probe>) -> PadRun {
+        let token = CancellationToken::new();
+        let (t, p) = (token.clone(), p.clone());
+        let sup = tokio::spawn(async move {
+            let mut set = JoinSet::new();
+            for _ in 0..n {
+                for _ in 0..PAD {
+                    std::hint::black_box(std::time::Instant::now());
+                }
+                let (t, p) = (t.clone(), p.clone());
+                set.spawn(async move {
+                    p.started();
+                    t.cancelled().await;
+                    p.stopped();
+                });
+            }
+            while set.join_next().await.is_some() {}
+        });
+        PadRun(token, sup)
+    }
+
+    async fn start_flaky(_: usize, _: &Arc<Probe>) -> Option<PadRun> {
+        None
+    }
+
+    async fn start_tree(_: u32, _: usize, _: &Arc<Probe>) -> Option<PadRun> {
+        None
+    }
+}
 
 /// Per-worker counters at one instant.
 #[derive(Clone, Debug, Default)]
@@ -223,7 +281,8 @@ fn main() {
         match who {
             "raw" => run::<Raw>(what, n, reps).await,
             "ours" => run::<Ours>(what, n, reps).await,
-            other => panic!("unknown implementation {other}: raw or ours"),
+            "rawpad" => run::<RawPadded>(what, n, reps).await,
+            other => panic!("unknown implementation {other}: raw, ours or rawpad"),
         }
     });
 }

@@ -464,6 +464,7 @@ async fn dynamic_once<I: Impl>(size: &DynSize) -> Option<DynResult> {
         remove_ns: remove.as_nanos() as f64 / ops as f64,
         cpu_ns_per_pair: cpu0.zip(cpu1).map(|(a, b)| (b - a) as f64 / ops as f64),
         bytes_per_child: counting.then(|| (s1.live - s0.live) as f64 / size.window.max(1) as f64),
+        allocs_per_pair: counting.then(|| (s2.allocs - s1.allocs) as f64 / ops as f64),
         growth: counting.then_some(s2.live - s1.live),
         left: counting.then_some(s3.live - s0.live),
     })

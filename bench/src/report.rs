@@ -202,6 +202,12 @@ pub fn markdown(cfg: &Config, rs: &[Results]) -> String {
         true,
     ));
     rows.push(v(
+        "dynamic: heap allocations per add + remove".into(),
+        |r| r.dynamic.as_ref().and_then(|d| d.allocs_per_pair),
+        1,
+        true,
+    ));
+    rows.push(v(
         "dynamic: heap growth over the churn, same live count (bytes)".into(),
         |r| r.dynamic.as_ref().and_then(|d| d.growth).map(|g| g as f64),
         0,

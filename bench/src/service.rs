@@ -374,6 +374,8 @@ pub struct DynResult {
     pub cpu_ns_per_pair: Option<f64>,
     /// Live heap per live child after the ramp, bytes.
     pub bytes_per_child: Option<f64>,
+    /// Heap allocations per add + remove during the churn.
+    pub allocs_per_pair: Option<f64>,
     /// Live heap after the churn minus after the ramp (same live count), bytes.
     pub growth: Option<i64>,
     /// Live heap after removing everything minus before the first add, bytes.
