@@ -12,10 +12,12 @@
 //! cargo run -p supervisor-bench --release --example profile -- ours alloc 10000 1
 //! ```
 //!
-//! Arguments: `raw|ours|rawpad` (raw tokio with 5 clock reads per spawn, a
-//! control for the spread of the start)
-//! `flat|tree|restart|alloc|tree-alloc|start|tree-start|idle`
-//! `[n]` `[reps]`. `flat` is start + stop of `n` leaves, `tree` the depth-4
+//! Arguments: `raw|ours|rawpad|rawold` (`rawpad`: raw tokio with 5 clock
+//! reads per spawn, a control for the spread of the start; `rawold`: the raw
+//! column as it was)
+//! `flat|cpu|tree|restart|alloc|tree-alloc|start|tree-start|idle`
+//! `[n]` `[reps]`. `flat` is start + stop of `n` leaves (with the workers'
+//! counters for each; `cpu` the same with CPU time), `tree` the depth-4
 //! fanout-10 tree, `restart` `n` restart cycles, `alloc` (`tree-alloc`) one
 //! start of `n` leaves (of the tree) with an allocation histogram. For instruction counts per child
 //! under callgrind: `idle` only warms up (a 1,000-leaf start and stop) and
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use supervisor_bench::impls::{ours::Ours, raw::Raw};
+use supervisor_bench::impls::{ours::Ours, raw::Raw, raw_loop::RawLoop};
 use supervisor_bench::service::NoDynamic;
 use supervisor_bench::{alloc, flat_once, restart_once, runtime, tree_once, Impl, Probe, Running};
 use tokio::task::{JoinHandle, JoinSet};
@@ -163,16 +165,39 @@ async fn run<I: Impl>(what: &str, n: usize, reps: usize) {
         "flat" => {
             flat_once::<I>(n.min(1_000)).await;
             for rep in 0..reps {
+                // The start and the stop apart, each with what the workers did.
+                let p = Probe::new(n);
                 let w0 = Workers::now();
-                let (start, stop) = flat_once::<I>(n).await;
+                let t0 = std::time::Instant::now();
+                let run = I::start_flat(n, &p).await;
+                p.wait_started().await;
+                let t1 = std::time::Instant::now();
                 let w1 = Workers::now();
+                run.stop().await;
+                let t2 = std::time::Instant::now();
+                let w2 = Workers::now();
+                p.assert_all(I::NAME, n);
                 println!(
-                    "{rep:3} start {:6.0} ns/child (cpu {:6.0})  stop {:6.0} (cpu {:6.0})  {}",
+                    "{rep:3} start {:6.0} ns/child [{}]  stop {:6.0} [{}]",
+                    (t1 - t0).as_nanos() as f64 / n as f64,
+                    w1.since(&w0),
+                    (t2 - t1).as_nanos() as f64 / n as f64,
+                    w2.since(&w1),
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        "cpu" => {
+            // As `flat`, with the process's CPU time instead of the workers' counters.
+            flat_once::<I>(n.min(1_000)).await;
+            for rep in 0..reps {
+                let (start, stop) = flat_once::<I>(n).await;
+                println!(
+                    "{rep:3} start {:6.0} ns/child (cpu {:6.0})  stop {:6.0} (cpu {:6.0})",
                     start.wall / n as f64,
                     start.cpu / n as f64,
                     stop.wall / n as f64,
                     stop.cpu / n as f64,
-                    w1.since(&w0)
                 );
             }
         }
@@ -282,7 +307,8 @@ fn main() {
             "raw" => run::<Raw>(what, n, reps).await,
             "ours" => run::<Ours>(what, n, reps).await,
             "rawpad" => run::<RawPadded>(what, n, reps).await,
-            other => panic!("unknown implementation {other}: raw, ours or rawpad"),
+            "rawold" => run::<RawLoop>(what, n, reps).await,
+            other => panic!("unknown implementation {other}: raw, ours, rawpad or rawold"),
         }
     });
 }
