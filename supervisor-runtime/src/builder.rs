@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use crate::engine::{group_runnable, BoxRunnable, Runnable, Tree};
 use crate::error::Error;
-use crate::spec::decl::{Decl, GroupDecl, GroupKind, LeafDecl, NodeOptions};
+use crate::spec::decl::{Decl, GroupDecl, GroupKind, LeafDecl, NodeOptions, Opts};
 use crate::spec::lower::lower;
 use crate::spec::model::GroupSpec;
 use crate::spec::options::{AutoShutdown, Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
@@ -50,12 +50,12 @@ impl Child {
         Child(LeafDecl {
             name: name.into(),
             runnable: runnable.boxed(),
-            opts: NodeOptions::default(),
+            opts: Opts::default(),
         })
     }
 
     fn opts(mut self, f: impl FnOnce(&mut NodeOptions)) -> Self {
-        f(&mut self.0.opts);
+        f(self.0.opts.get_mut());
         self
     }
 
@@ -162,22 +162,22 @@ impl Group {
 
     /// Default backoff for this group's children.
     pub fn backoff(self, b: Backoff) -> Self {
-        self.with(|g| g.opts.backoff = Some(b))
+        self.with(|g| g.opts.get_mut().backoff = Some(b))
     }
 
     /// As a child of another group: which endings restart this group.
     pub fn restart(self, r: Restart) -> Self {
-        self.with(|g| g.opts.restart = Some(r))
+        self.with(|g| g.opts.get_mut().restart = Some(r))
     }
 
     /// As a child: how long its stop may take before its task is aborted.
     pub fn shutdown(self, s: Shutdown) -> Self {
-        self.with(|g| g.opts.shutdown = Some(s))
+        self.with(|g| g.opts.get_mut().shutdown = Some(s))
     }
 
     /// As a child: not healthy within `d` counts as a failed start.
     pub fn start_timeout(self, d: Duration) -> Self {
-        self.with(|g| g.opts.start_timeout = Some(d))
+        self.with(|g| g.opts.get_mut().start_timeout = Some(d))
     }
 
     /// As a child of a parallel group: start only once these siblings are healthy or done.
@@ -186,13 +186,18 @@ impl Group {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.with(|g| g.opts.after.extend(siblings.into_iter().map(Into::into)))
+        self.with(|g| {
+            g.opts
+                .get_mut()
+                .after
+                .extend(siblings.into_iter().map(Into::into))
+        })
     }
 
     /// As a transient or temporary child of another group: its ending for
     /// good may end that group (see [`Child::significant`]).
     pub fn significant(self) -> Self {
-        self.with(|g| g.opts.significant = true)
+        self.with(|g| g.opts.get_mut().significant = true)
     }
 
     /// Adds a leaf.
@@ -202,7 +207,7 @@ impl Group {
 
     /// Adds a nested group.
     pub fn group(self, child: Group) -> Self {
-        self.with(|g| g.children.push(Decl::Group(child.0)))
+        self.with(|g| g.children.push(Decl::Group(Box::new(child.0))))
     }
 
     /// Checks the whole tree (names, duplicates, options that do not go

@@ -14,7 +14,7 @@
 
 #[cfg(feature = "metrics")]
 mod on {
-    use std::time::Duration;
+    use tokio::time::Instant;
 
     use crate::observe::state::NodeState;
     use crate::spec::name::join_name;
@@ -24,7 +24,8 @@ mod on {
         local: &str,
         from: NodeState,
         to: NodeState,
-        in_from: Duration,
+        since: Instant,
+        now: Instant,
     ) {
         let node = join_name(group, local);
         metrics::gauge!("supervisor_node_state", "node" => node.clone(), "state" => from.as_str())
@@ -33,7 +34,7 @@ mod on {
             .set(1.0);
         if from == NodeState::Starting && to == NodeState::Healthy {
             metrics::histogram!("supervisor_time_to_healthy_seconds", "node" => node)
-                .record(in_from.as_secs_f64());
+                .record(now.saturating_duration_since(since).as_secs_f64());
         }
     }
 
@@ -53,12 +54,20 @@ pub(crate) use on::{failed, restarted, state_changed};
 
 #[cfg(not(feature = "metrics"))]
 mod off {
-    use std::time::Duration;
+    use tokio::time::Instant;
 
     use crate::observe::state::NodeState;
 
     #[inline(always)]
-    pub(crate) fn state_changed(_: &str, _: &str, _: NodeState, _: NodeState, _: Duration) {}
+    pub(crate) fn state_changed(
+        _: &str,
+        _: &str,
+        _: NodeState,
+        _: NodeState,
+        _: Instant,
+        _: Instant,
+    ) {
+    }
 
     #[inline(always)]
     pub(crate) fn restarted(_: &str, _: &str) {}

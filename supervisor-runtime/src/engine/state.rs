@@ -169,7 +169,7 @@ impl GroupState {
         if changed {
             let local = &self.child_spec(i).name;
             if !local.is_empty() {
-                metrics::state_changed(&self.link.name, local, from, state, now - since);
+                metrics::state_changed(&self.link.name, local, from, state, since, now);
             }
         }
         if !changed && error.is_none() && delay.is_none() {

@@ -29,11 +29,41 @@ pub(crate) struct NodeOptions {
     pub(crate) significant: bool,
 }
 
+/// The options of a declared node: nothing allocated until one is set
+/// (most children of a large group set none), and small to move.
+#[derive(Default)]
+pub(crate) struct Opts(Option<Box<NodeOptions>>);
+
+impl Opts {
+    pub(crate) fn get(&self) -> &NodeOptions {
+        static NONE: NodeOptions = NodeOptions::NONE;
+        self.0.as_deref().unwrap_or(&NONE)
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut NodeOptions {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+impl NodeOptions {
+    /// Every option unset.
+    pub(crate) const NONE: NodeOptions = NodeOptions {
+        restart: None,
+        backoff: None,
+        shutdown: None,
+        start_timeout: None,
+        ready_on_start: false,
+        after: Vec::new(),
+        watchdog: None,
+        significant: false,
+    };
+}
+
 /// A declared leaf: a name, what it runs, its options.
 pub(crate) struct LeafDecl<R> {
     pub(crate) name: String,
     pub(crate) runnable: R,
-    pub(crate) opts: NodeOptions,
+    pub(crate) opts: Opts,
 }
 
 /// A declared group.
@@ -47,13 +77,14 @@ pub(crate) struct GroupDecl<R> {
     pub(crate) children: Vec<Decl<R>>,
     /// Its options as a child of its parent; its `backoff` is the default of
     /// its own children.
-    pub(crate) opts: NodeOptions,
+    pub(crate) opts: Opts,
 }
 
-/// A declared child: a leaf or a nested group.
+/// A declared child: a leaf or a nested group (boxed: a group is large, and
+/// a `Vec` of these is moved about while a tree is declared).
 pub(crate) enum Decl<R> {
     Leaf(LeafDecl<R>),
-    Group(GroupDecl<R>),
+    Group(Box<GroupDecl<R>>),
 }
 
 impl<R> Decl<R> {
@@ -66,8 +97,8 @@ impl<R> Decl<R> {
 
     pub(crate) fn opts(&self) -> &NodeOptions {
         match self {
-            Decl::Leaf(c) => &c.opts,
-            Decl::Group(g) => &g.opts,
+            Decl::Leaf(c) => c.opts.get(),
+            Decl::Group(g) => g.opts.get(),
         }
     }
 }
@@ -82,7 +113,7 @@ impl<R> GroupDecl<R> {
             decay: None,
             auto_shutdown: AutoShutdown::Never,
             children: Vec::new(),
-            opts: NodeOptions::default(),
+            opts: Opts::default(),
         }
     }
 }
