@@ -66,6 +66,12 @@ pub use supervisor_macros::supervision_tree;
 
 pub use supervisor_macros::runnable;
 
+/// A live view of a running tree in the browser (feature `web`):
+/// [`web::router`] gives an axum `Router` with a page, `/tree.json` and
+/// server-sent `/events`, to mount in your own server.
+#[cfg(feature = "web")]
+pub use supervisor_web as web;
+
 /// Everything a tree declaration needs, in one `use`: the runtime's prelude
 /// and the two macros.
 pub mod prelude {
