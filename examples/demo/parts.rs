@@ -61,7 +61,7 @@ pub fn http_server(
                 return Err("no tree to show".into());
             };
             let stop = CancellationToken::new();
-            let app = supervisor_web::router_with_shutdown(handle.clone(), stop.clone()).merge(
+            let app = supervisor::web::router_with_shutdown(handle.clone(), stop.clone()).merge(
                 api::routes(Api {
                     handle,
                     table,
