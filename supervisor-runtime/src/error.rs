@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::report::ShutdownReport;
+use crate::observe::report::ShutdownReport;
 
 /// The error type children return, boxed: anything that converts into it can be
 /// the `E` of a child's `Result<(), E>`.

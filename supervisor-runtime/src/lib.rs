@@ -42,39 +42,33 @@
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
-pub mod adapters;
 mod builder;
-pub mod command;
-mod context;
-mod dynamic;
+mod children;
+mod engine;
 mod error;
-mod event;
 mod flat_drop;
-mod group;
-mod incarnation;
-mod options;
-mod report;
-mod runnable;
-mod snapshot;
-mod table;
-mod tree;
+mod observe;
+mod spec;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use builder::{Child, Group, GroupKind};
+pub use builder::{Child, Group};
+pub use children::dynamic::{DynamicGroup, Token};
+pub use children::table::{MemoryTable, Table};
+pub use children::{adapters, command};
 pub use command::{Command, CommandError};
-pub use context::{Cancelled, Context};
-pub use dynamic::{DynamicGroup, Token};
+pub use engine::{BoxRunnable, Cancelled, Context, Runnable, Tree, TreeHandle, WithDefaults};
 pub use error::{BoxError, DoNotRestart, Error, ErrorKind, PanicError, SharedError, StopTree};
-pub use event::{Event, NodeState};
-pub use options::{AutoShutdown, Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy};
-pub use report::{NodeOutcome, ShutdownReport};
-pub use runnable::{BoxRunnable, Runnable, WithDefaults};
-pub use snapshot::{NodeSnapshot, Snapshot};
-pub use table::{MemoryTable, Table};
-pub use tree::{Tree, TreeHandle};
+pub use observe::event::Event;
+pub use observe::report::{NodeOutcome, ShutdownReport};
+pub use observe::snapshot::{NodeSnapshot, Snapshot};
+pub use observe::state::NodeState;
+pub use spec::decl::GroupKind;
+pub use spec::options::{
+    AutoShutdown, Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy,
+};
 
 /// Everything a tree declaration needs, in one `use`.
 pub mod prelude {

@@ -10,13 +10,11 @@
 #![allow(missing_docs, unreachable_pub)]
 
 pub use crate::builder::{Child, Group};
-pub use crate::context::Context;
+pub use crate::engine::{BoxRunnable, Context, Runnable, Tree};
 pub use crate::error::BoxError;
-pub use crate::options::{
+pub use crate::spec::options::{
     AutoShutdown, Backoff, Decay, Defaults, Intensity, Restart, Shutdown, Strategy,
 };
-pub use crate::runnable::{BoxRunnable, Runnable};
-pub use crate::tree::Tree;
 
 use std::future::Future;
 

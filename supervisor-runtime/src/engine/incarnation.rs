@@ -4,7 +4,6 @@
 //! incarnation spawned children, the report waits until they have ended too,
 //! so no two incarnations of a node ever overlap.
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -14,18 +13,10 @@ use pin_project_lite::pin_project;
 use tokio::task::AbortHandle;
 use tracing::Instrument;
 
-use crate::context::Context;
+use super::context::Context;
+use super::ending::TaskEnd;
+use super::group::Msg;
 use crate::error::BoxError;
-use crate::group::Msg;
-
-/// How the task of an incarnation ended.
-pub(crate) enum Outcome {
-    Ok,
-    Err(BoxError),
-    Panic(Box<dyn Any + Send>),
-    /// Dropped before completing: aborted by its group, or the runtime shut down.
-    Aborted,
-}
 
 /// Spawns one incarnation of a node. `make` builds the user's future from
 /// the context; a panic while building it counts as a panic of the incarnation.
@@ -44,7 +35,7 @@ where
         Ok(fut) => fut,
         Err(payload) => {
             // Reported now; the group reads it once it has recorded the start.
-            guard.report(Outcome::Panic(payload));
+            guard.report(TaskEnd::Panic(payload));
             return tokio::spawn(async {}).abort_handle();
         }
     };
@@ -88,19 +79,19 @@ where
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             return Poll::Ready(());
         };
-        let outcome = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        let end = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(Ok(()))) => Outcome::Ok,
-            Ok(Poll::Ready(Err(e))) => Outcome::Err(e.into()),
-            Err(payload) => Outcome::Panic(payload),
+            Ok(Poll::Ready(Ok(()))) => TaskEnd::Ok,
+            Ok(Poll::Ready(Err(e))) => TaskEnd::Err(e.into()),
+            Err(payload) => TaskEnd::Panic(payload),
         };
         // Drop the user's future here, so that a panic in its destructor is
         // caught and counted instead of tearing through the runtime.
-        let outcome = match catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
-            Ok(()) => outcome,
-            Err(payload) => Outcome::Panic(payload),
+        let end = match catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
+            Ok(()) => end,
+            Err(payload) => TaskEnd::Panic(payload),
         };
-        this.guard.report(outcome);
+        this.guard.report(end);
         Poll::Ready(())
     }
 }
@@ -111,27 +102,27 @@ where
 struct ExitGuard(Option<Context>);
 
 impl ExitGuard {
-    fn report(&mut self, outcome: Outcome) {
+    fn report(&mut self, end: TaskEnd) {
         if let Some(ctx) = self.0.take() {
-            report(ctx, outcome);
+            report(ctx, end);
         }
     }
 }
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        self.report(Outcome::Aborted);
+        self.report(TaskEnd::Aborted);
     }
 }
 
 /// Sends the ending of `ctx`'s incarnation, once the children it spawned
 /// have ended too (unless it ended `done` with `Ok`: they keep running).
-fn report(ctx: Context, outcome: Outcome) {
-    let keep_children = matches!(outcome, Outcome::Ok) && ctx.is_done();
+fn report(ctx: Context, end: TaskEnd) {
+    let keep_children = matches!(end, TaskEnd::Ok) && ctx.is_done();
     let msg = Msg::Exit {
         idx: ctx.inner.idx,
         gen: ctx.inner.gen,
-        outcome,
+        end,
     };
     let tx = ctx.inner.link.tx.clone();
     match ctx.finish_main(keep_children) {

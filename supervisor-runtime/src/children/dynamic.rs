@@ -3,21 +3,21 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::builder::{check_name, join_name, ChildSpec, NodeOptions};
-use crate::context::Context;
+use super::table::{Erased, ErasedTable, Table};
+use crate::engine::{
+    spawn_incarnation, BoxRunnable, ChildSpec, Context, OpenGroup, Runnable, Spec, WeakOpenGroup,
+};
 use crate::error::{Error, ErrorKind};
-use crate::event::NodeState;
-use crate::group::{new_group, run_group, runtime_spec, GroupShared, Msg, StopSignal};
-use crate::incarnation;
-use crate::options::{Backoff, Intensity, Restart, Strategy};
-use crate::runnable::{BoxRunnable, Runnable};
-use crate::table::{Erased, ErasedTable, Table};
+use crate::observe::state::NodeState;
+use crate::spec::model::ChildOpts;
+use crate::spec::name::{check_name, join_name};
+use crate::spec::options::{Backoff, Intensity, Restart, Strategy};
 
 static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
 
@@ -86,7 +86,7 @@ struct DynInner {
 struct Registry {
     entries: BTreeMap<String, Entry>,
     seq: u64,
-    current: Weak<GroupShared>,
+    current: WeakOpenGroup,
     /// The tree it last ran in has shut down.
     closed: bool,
 }
@@ -195,11 +195,12 @@ impl DynamicGroup {
         self.inner.reg.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn opts(&self) -> NodeOptions {
-        NodeOptions {
+    fn spec(&self, key: &str, r: BoxRunnable) -> ChildSpec {
+        let opts = ChildOpts {
             restart: Some(self.inner.restart),
-            ..NodeOptions::default()
-        }
+            ..ChildOpts::default()
+        };
+        ChildSpec::with_opts(key.into(), r, opts)
     }
 
     /// Adds a child under `key` (1–64 characters of `[a-z0-9_-]`); it runs as
@@ -224,7 +225,7 @@ impl DynamicGroup {
         }
         let current = reg.current.upgrade();
         match &current {
-            Some(group) if group.link.tree.is_shutting_down() => {
+            Some(group) if group.is_shutting_down() => {
                 // The tree's shutdown began but has not reached this group yet.
                 return Err(Error::new(
                     ErrorKind::ShuttingDown,
@@ -233,14 +234,13 @@ impl DynamicGroup {
                 ));
             }
             Some(group) => {
-                let spec = ChildSpec::new(key.to_owned(), r.clone(), self.opts());
                 group
-                    .add(spec, vec![Arc::from(key)])
+                    .add(self.spec(key, r.clone()))
                     .map_err(|e| match e.kind() {
                         ErrorKind::DuplicateName => Error::new(
                             ErrorKind::DuplicateName,
-                            Some(join_name(&group.link.name, key)),
-                            format!("`{}` already has a live child `{key}`", group.link.name),
+                            Some(join_name(group.name(), key)),
+                            format!("`{}` already has a live child `{key}`", group.name()),
                         ),
                         _ => e,
                     })?;
@@ -301,30 +301,15 @@ impl DynamicGroup {
             }
         };
         // Wait until it has ended, so that the key can be used again at once.
-        if let Some((group, i, gen)) = stopping {
-            loop {
-                let ended = group.ended.notified();
-                tokio::pin!(ended);
-                ended.as_mut().enable();
-                if group.lock().has_ended(i, gen) {
-                    break;
-                }
-                ended.await;
-            }
+        if let Some(removal) = stopping {
+            removal.ended().await;
         }
         Ok(())
     }
 
     /// Stops the child under `key`; returns what to wait on for its end.
-    fn stop_key(reg: &Registry, key: &str) -> Option<(Arc<GroupShared>, u32, u32)> {
-        let group = reg.current.upgrade()?;
-        let mut st = group.lock();
-        let i = st.slot_of(key)?;
-        let gen = st.slots[i as usize].gen;
-        st.remove(&group.link, i);
-        drop(st);
-        let _ = group.link.tx.send(Msg::Poke);
-        Some((group, i, gen))
+    fn stop_key(reg: &Registry, key: &str) -> Option<crate::engine::Removal> {
+        reg.current.upgrade()?.remove(key)
     }
 
     /// The keys registered now (running or not).
@@ -335,11 +320,7 @@ impl DynamicGroup {
     /// The state of the child under `key`, if the group is running and has
     /// one. A removed child is reported (as `Stopping`) until it has ended.
     pub fn get(&self, key: &str) -> Option<NodeState> {
-        let group = self.reg().current.upgrade()?;
-        let st = group.lock();
-        let i = st.slot_of(key)?;
-        let slot = &st.slots[i as usize];
-        (!slot.is_removed() || slot.is_live()).then_some(slot.state)
+        self.reg().current.upgrade()?.state_of(key)
     }
 
     /// Reads the table now and applies it: adds what is new, stops what is gone.
@@ -384,7 +365,7 @@ impl DynamicGroup {
 
     /// Follows the table while one incarnation of the group runs: reads it
     /// at once, then on every announced change and every period.
-    async fn follow(self, source: Arc<Source>, group: Weak<GroupShared>, stop: CancellationToken) {
+    async fn follow(self, source: Arc<Source>, group: WeakOpenGroup, stop: CancellationToken) {
         let mut first = true;
         loop {
             let changed = source.changed();
@@ -394,8 +375,7 @@ impl DynamicGroup {
             self.reconcile().await;
             if std::mem::take(&mut first) {
                 if let Some(g) = group.upgrade() {
-                    g.lock().hold_healthy = false;
-                    let _ = g.link.tx.send(Msg::Poke);
+                    g.hold_healthy(false);
                 }
             }
             tokio::select! {
@@ -416,39 +396,32 @@ async fn futures_poll_once<F: std::future::Future + Unpin>(
 
 impl Runnable for DynamicGroup {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
-        let spec = Arc::new(runtime_spec(
+        let spec = Arc::new(Spec::runtime(
             Strategy::OneForOne,
             self.inner.intensity,
             self.inner.backoff,
         ));
-        let tree = ctx.inner.link.tree.clone();
-        let (shared, rx) = new_group(spec, ctx.name().into(), tree.clone(), true);
-        let _ = ctx.inner.set_sub(shared.clone());
+        let (group, task) = OpenGroup::new(&ctx, spec);
         {
             let mut reg = self.reg();
-            reg.current = Arc::downgrade(&shared);
-            let mut st = shared.lock();
-            for (key, e) in &reg.entries {
-                let spec = ChildSpec::new(key.clone(), e.runnable.clone(), self.opts());
-                if let Err(err) = st.add(spec, vec![Arc::from(key.as_str())]) {
-                    tracing::warn!(error = %err, key = %key, "keyed child not started");
-                }
-            }
-            st.healthy_within(self.inner.health_wait);
-        }
-        let stop = CancellationToken::new();
-        if let Some(source) = self.inner.source.clone() {
-            shared.lock().hold_healthy = true;
-            tokio::spawn(
-                self.clone()
-                    .follow(source, Arc::downgrade(&shared), stop.clone()),
+            reg.current = group.downgrade();
+            group.add_initial(
+                reg.entries
+                    .iter()
+                    .map(|(key, e)| self.spec(key, e.runnable.clone())),
             );
         }
+        group.healthy_within(self.inner.health_wait);
+        let stop = CancellationToken::new();
+        if let Some(source) = self.inner.source.clone() {
+            group.hold_healthy(true);
+            tokio::spawn(self.clone().follow(source, group.downgrade(), stop.clone()));
+        }
         let me = self.clone();
-        incarnation::spawn(ctx, move |ctx| async move {
+        spawn_incarnation(ctx, move |ctx| async move {
             let _stop_following = stop.drop_guard();
-            let r = run_group(shared, rx, Some(ctx.clone()), StopSignal::Ctx(ctx)).await;
-            if tree.is_shutting_down() {
+            let r = task.run(ctx).await;
+            if group.is_shutting_down() {
                 me.reg().closed = true;
             }
             r
@@ -498,7 +471,7 @@ mod tests {
             jobs.remove(&t).await.unwrap();
         }
         let group = jobs.reg().current.upgrade().unwrap();
-        assert_eq!(group.lock().slots.len(), 1, "one slot, reused 50 times");
+        assert_eq!(group.slot_count(), 1, "one slot, reused 50 times");
         let snap = h.snapshot();
         assert_eq!(snap.nodes().len(), 2, "{snap}");
         h.shutdown().await;

@@ -8,16 +8,18 @@ use tokio::sync::{broadcast, Notify};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::builder::{ChildSpec, Group, GroupSpec, NodeOptions};
-use crate::context::Context;
+use super::context::Context;
+use super::group::{group_runnable, new_group, run_group, GroupShared, StopSignal};
+use super::incarnation;
+use super::runnable::Runnable;
+use super::signals::Signals;
+use super::walk;
+use super::Spec;
 use crate::error::{Error, ErrorKind, SharedError};
-use crate::event::{Event, NodeState};
-use crate::group::{new_group, run_group, runtime_spec, GroupRunnable, GroupShared, StopSignal};
-use crate::incarnation;
-use crate::options::{Backoff, Intensity, Restart, Shutdown, Strategy};
-use crate::report::ShutdownReport;
-use crate::runnable::Runnable;
-use crate::snapshot::Snapshot;
+use crate::observe::event::Event;
+use crate::observe::report::ShutdownReport;
+use crate::observe::snapshot::Snapshot;
+use crate::observe::state::NodeState;
 
 /// What every node of one running tree shares.
 pub(crate) struct TreeShared {
@@ -38,6 +40,17 @@ pub(crate) struct TreeShared {
 }
 
 impl TreeShared {
+    /// Someone may be listening for events: until the first subscription
+    /// no event is even built.
+    pub(crate) fn listening(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire) && self.events.receiver_count() > 0
+    }
+
+    /// Sends an event to the subscribers.
+    pub(crate) fn send(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.starts_blocked() || self.token.is_cancelled()
     }
@@ -90,12 +103,12 @@ impl TreeShared {
 
 /// A checked supervision tree, ready to start.
 ///
-/// Build one with [`Group::build`], [`Tree::new`] or the `supervision_tree!`
+/// Build one with [`Group::build`](crate::Group::build), [`Tree::new`] or the `supervision_tree!`
 /// macro. A `Tree` is also a [`Runnable`]: used as a child of another tree,
 /// its root group becomes that child (and takes the child's name).
 #[must_use = "a tree does nothing until it is started"]
 pub struct Tree {
-    root: Result<Arc<GroupSpec>, Error>,
+    root: Result<Arc<Spec>, Error>,
     propagate_panics: bool,
     event_capacity: usize,
     /// Made by the first [`Tree::subscribe`] before the start, so that its
@@ -113,19 +126,16 @@ impl std::fmt::Debug for Tree {
 }
 
 impl Tree {
-    /// A tree with `root` as its root group. Never fails: a malformed group
-    /// yields a tree that ends at once, `join()` returning the error (use
-    /// [`Group::build`] to see the error before starting).
-    pub fn new(root: Group) -> Tree {
+    pub(crate) fn from_error(e: Error) -> Tree {
         Tree {
-            root: root.compile(""),
+            root: Err(e),
             propagate_panics: false,
             event_capacity: 1024,
             events: OnceLock::new(),
         }
     }
 
-    pub(crate) fn from_spec(spec: Arc<GroupSpec>) -> Tree {
+    pub(crate) fn from_spec(spec: Arc<Spec>) -> Tree {
         Tree {
             root: Ok(spec),
             propagate_panics: false,
@@ -210,7 +220,7 @@ impl Tree {
         let completion = Arc::new(Completion::default());
         let top = match self.root {
             Ok(spec) => {
-                let top = top_spec(spec);
+                let top = Arc::new(Spec::top(&spec.name, group_runnable(spec.clone())));
                 let (top, rx) = new_group(top, "".into(), shared.clone(), false);
                 let task_top = top.clone();
                 let task_shared = shared.clone();
@@ -268,7 +278,7 @@ impl Tree {
     /// not be stopped.
     pub async fn run_until_signal(self) -> Result<(), Error> {
         // Handlers first: a signal must never find the tree running without them.
-        let mut signals = crate::tree::signals::Signals::new()?;
+        let mut signals = Signals::new()?;
         let handle = self.start();
         tokio::select! {
             r = handle.join() => return r,
@@ -307,25 +317,6 @@ impl Tree {
     }
 }
 
-/// The top of a running tree: a group with the root as its only child,
-/// which never restarts it.
-fn top_spec(root: Arc<GroupSpec>) -> Arc<GroupSpec> {
-    let opts = NodeOptions {
-        restart: Some(Restart::Temporary),
-        shutdown: Some(Shutdown::Infinity),
-        ..NodeOptions::default()
-    };
-    let child = ChildSpec::new(
-        root.name.to_string(),
-        GroupRunnable::new(root).boxed(),
-        opts,
-    );
-    let mut spec = runtime_spec(Strategy::OneForOne, Intensity::Unlimited, Backoff::None);
-    spec.children = vec![child];
-    spec.order = vec![0];
-    Arc::new(spec)
-}
-
 fn final_result(shared: &TreeShared, top: &GroupShared) -> Result<(), Error> {
     if let Some(e) = shared
         .stop_error
@@ -337,10 +328,10 @@ fn final_result(shared: &TreeShared, top: &GroupShared) -> Result<(), Error> {
     }
     let st = top.lock();
     let root = &st.slots[0];
-    if root.state != NodeState::Failed {
+    if root.state() != NodeState::Failed {
         return Ok(());
     }
-    match &root.last_error {
+    match root.last_error() {
         Some(e) => match e.downcast_ref::<Error>() {
             Some(ours) => Err(ours.clone()),
             None => Err(Error::new(
@@ -425,7 +416,7 @@ impl TreeHandle {
             .completion
             .report
             .get_or_init(|| match &self.inner.top {
-                Some(top) => ShutdownReport::collect(top),
+                Some(top) => walk::report(top),
                 None => ShutdownReport::default(),
             })
             .clone()
@@ -459,7 +450,7 @@ impl TreeHandle {
     /// The tree as it is now: every node's state, restart count and last error.
     pub fn snapshot(&self) -> Snapshot {
         match &self.inner.top {
-            Some(top) => Snapshot::collect(top),
+            Some(top) => walk::snapshot(top),
             None => Snapshot::default(),
         }
     }
@@ -490,7 +481,7 @@ impl TreeHandle {
 impl Runnable for Tree {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
         match &self.root {
-            Ok(spec) => GroupRunnable::new(spec.clone()).__spawn(ctx),
+            Ok(spec) => group_runnable(spec.clone()).__spawn(ctx),
             Err(e) => {
                 let e = e.clone();
                 incarnation::spawn(ctx, move |_| async move { Err::<(), Error>(e) })
@@ -500,71 +491,5 @@ impl Runnable for Tree {
 
     fn __is_group(&self) -> bool {
         true
-    }
-}
-
-pub(crate) mod signals {
-    use crate::error::{Error, ErrorKind};
-
-    /// The signals that stop a tree.
-    pub(crate) struct Signals {
-        #[cfg(unix)]
-        sigs: Vec<tokio::signal::unix::Signal>,
-    }
-
-    impl Signals {
-        pub(crate) fn new() -> Result<Self, Error> {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{signal, SignalKind};
-                let kinds = [
-                    SignalKind::interrupt(),
-                    SignalKind::terminate(),
-                    SignalKind::hangup(),
-                    SignalKind::quit(),
-                ];
-                let mut sigs = Vec::new();
-                for k in kinds {
-                    sigs.push(signal(k).map_err(|e| {
-                        Error::new(
-                            ErrorKind::Signal,
-                            None,
-                            format!("cannot install a signal handler: {e}"),
-                        )
-                    })?);
-                }
-                Ok(Signals { sigs })
-            }
-            #[cfg(not(unix))]
-            {
-                Ok(Signals {})
-            }
-        }
-
-        pub(crate) async fn recv(&mut self) {
-            #[cfg(unix)]
-            {
-                let futs = self.sigs.iter_mut().map(|s| Box::pin(s.recv()));
-                let _ = futures_select_all(futs).await;
-            }
-            #[cfg(not(unix))]
-            {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-
-    #[cfg(unix)]
-    async fn futures_select_all<F: std::future::Future + Unpin>(futs: impl Iterator<Item = F>) {
-        let mut futs: Vec<F> = futs.collect();
-        std::future::poll_fn(move |cx| {
-            for f in futs.iter_mut() {
-                if std::pin::Pin::new(f).poll(cx).is_ready() {
-                    return std::task::Poll::Ready(());
-                }
-            }
-            std::task::Poll::Pending
-        })
-        .await
     }
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use tokio::task::AbortHandle;
 
-use crate::context::Context;
+use super::context::Context;
+use super::incarnation;
 use crate::error::BoxError;
-use crate::incarnation;
-use crate::options::Defaults;
+use crate::spec::model::Leaf;
+use crate::spec::options::Defaults;
 
 /// Something a supervised node runs: called once per incarnation with a fresh
 /// [`Context`].
@@ -107,6 +108,16 @@ impl Runnable for BoxRunnable {
     }
 
     fn __is_group(&self) -> bool {
+        self.0.__is_group()
+    }
+}
+
+impl Leaf for BoxRunnable {
+    fn defaults(&self) -> Defaults {
+        self.0.__defaults()
+    }
+
+    fn is_group(&self) -> bool {
         self.0.__is_group()
     }
 }

@@ -2,9 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::event::NodeState;
-use crate::group::GroupShared;
-use crate::snapshot::walk;
+use super::state::NodeState;
 
 /// How one node ended in a shutdown.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,54 +22,70 @@ pub struct NodeOutcome {
     pub error: Option<String>,
 }
 
+/// One node as the engine read it from the stopped tree: its name in two
+/// parts, so that a shutdown does not pay for joining names nobody reads.
+pub(crate) struct Row {
+    pub(crate) group: Arc<str>,
+    pub(crate) local: Arc<str>,
+    pub(crate) state: NodeState,
+    pub(crate) aborted: bool,
+    pub(crate) unstopped: bool,
+    pub(crate) error: Option<String>,
+}
+
+impl Row {
+    fn name(&self) -> String {
+        match (self.group.is_empty(), self.local.is_empty()) {
+            (true, _) => self.local.to_string(),
+            (false, true) => self.group.to_string(),
+            (false, false) => format!("{}.{}", self.group, self.local),
+        }
+    }
+}
+
 /// What a shutdown did to every node: see [`TreeHandle::shutdown`](crate::TreeHandle::shutdown).
 ///
-/// The lists of aborted and unstopped nodes are made when the shutdown ends;
-/// the outcome of every node is read from the stopped tree the first time
-/// [`nodes`](ShutdownReport::nodes) or [`node`](ShutdownReport::node) asks
-/// for it (the tree no longer changes by then), so that a shutdown does not
-/// pay for names nobody reads.
+/// Plain data, read from the stopped tree when the shutdown ended. The
+/// outcome of every node is turned into a [`NodeOutcome`] (with its joined
+/// name) the first time [`nodes`](ShutdownReport::nodes) or
+/// [`node`](ShutdownReport::node) asks for it.
 #[derive(Clone, Default)]
 pub struct ShutdownReport {
     aborted: Vec<String>,
     unstopped: Vec<String>,
-    top: Option<Arc<GroupShared>>,
+    rows: Arc<Vec<Row>>,
     nodes: Arc<OnceLock<Vec<NodeOutcome>>>,
 }
 
 impl ShutdownReport {
-    pub(crate) fn collect(top: &Arc<GroupShared>) -> Self {
-        let mut r = ShutdownReport {
-            top: Some(top.clone()),
-            ..ShutdownReport::default()
-        };
-        walk(top, &mut |v| {
-            if v.slot.was_aborted() {
-                r.aborted.push(v.name());
+    /// The report of these nodes, parents before children.
+    pub(crate) fn from_rows(rows: Vec<Row>) -> Self {
+        let mut r = ShutdownReport::default();
+        for row in &rows {
+            if row.aborted {
+                r.aborted.push(row.name());
             }
-            if v.slot.was_unstopped() {
-                r.unstopped.push(v.name());
+            if row.unstopped {
+                r.unstopped.push(row.name());
             }
-        });
+        }
+        r.rows = Arc::new(rows);
         r
     }
 
     /// Every node, parents before children.
     pub fn nodes(&self) -> &[NodeOutcome] {
         self.nodes.get_or_init(|| {
-            let mut nodes = Vec::new();
-            if let Some(top) = &self.top {
-                walk(top, &mut |v| {
-                    nodes.push(NodeOutcome {
-                        name: v.name(),
-                        state: v.slot.state,
-                        aborted: v.slot.was_aborted(),
-                        unstopped: v.slot.was_unstopped(),
-                        error: v.slot.last_error.as_ref().map(|e| e.to_string()),
-                    });
-                });
-            }
-            nodes
+            self.rows
+                .iter()
+                .map(|row| NodeOutcome {
+                    name: row.name(),
+                    state: row.state,
+                    aborted: row.aborted,
+                    unstopped: row.unstopped,
+                    error: row.error.clone(),
+                })
+                .collect()
         })
     }
 

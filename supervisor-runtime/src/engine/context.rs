@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::builder::{check_name, join_name, ChildSpec, NodeOptions};
+use super::added::SpawnedSet;
+use super::group::{GroupShared, Link, Msg};
+use super::runnable::Runnable;
+use super::tree::TreeShared;
+use super::ChildSpec;
 use crate::error::{Error, ErrorKind, Reason, SharedError};
-use crate::group::{GroupLink, GroupShared, Msg, SpawnedSet};
-use crate::runnable::Runnable;
+use crate::spec::name::{check_name, join_name};
 
 const CANCELLED: u8 = 1;
 const HEALTHY: u8 = 2;
@@ -23,6 +26,25 @@ const MISUSED: u8 = 16;
 /// Cheap to clone (one reference count); every clone speaks for the same
 /// incarnation. A new incarnation gets a new `Context`, so a clone kept by a
 /// finished incarnation cannot signal for its successor.
+///
+/// # How an incarnation ends
+///
+/// What the incarnation returns (or how it stops) decides what its group
+/// does next:
+///
+/// | ending | classified as | restarted? |
+/// |---|---|---|
+/// | returns after its node was asked to stop | stopped | never (an `Err` is still reported) |
+/// | `Ok(())` after [`done`](Context::done) | done | no; rerun only if its group restarts |
+/// | `Ok(())` otherwise | exit | [permanent](crate::Restart::Permanent) only |
+/// | `Err(e)` or a panic | failure | permanent and [transient](crate::Restart::Transient) |
+/// | `Err` of [`DoNotRestart`](crate::DoNotRestart) | done | no |
+/// | `Err` of [`StopTree`](crate::StopTree) | — | the whole tree shuts down; `join()` returns an error carrying it |
+/// | a wrong-order signal, a missed [`start_timeout`](crate::Child::start_timeout) or [`watchdog`](crate::Child::watchdog) | failure, whatever it then returns | permanent and transient |
+///
+/// A restart waits out the backoff and counts against the group's
+/// [`Intensity`](crate::Intensity) (or [`Decay`](crate::Decay)); the
+/// group's [`Strategy`](crate::Strategy) says which siblings restart with it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -43,7 +65,7 @@ pub struct Context {
 }
 
 pub(crate) struct CtxInner {
-    pub(crate) link: Arc<GroupLink>,
+    pub(crate) link: Arc<Link>,
     pub(crate) local: Arc<str>,
     pub(crate) idx: u32,
     /// Incarnation counter of the slot (never reused, so stale messages are
@@ -140,7 +162,7 @@ impl std::fmt::Debug for Context {
 
 impl Context {
     pub(crate) fn new(
-        link: Arc<GroupLink>,
+        link: Arc<Link>,
         local: Arc<str>,
         idx: u32,
         gen: u32,
@@ -273,7 +295,7 @@ impl Context {
     pub fn spawn(&self, name: impl Into<String>, r: impl Runnable) -> Result<(), Error> {
         let name = name.into();
         check_name(&name)?;
-        let spec = ChildSpec::new(name, r.boxed(), NodeOptions::default());
+        let spec = ChildSpec::plain(name.into(), r.boxed());
         self.with_set(|set| set.add(spec))
     }
 
@@ -295,7 +317,7 @@ impl Context {
                     format!("`spawn_group` lists `{name}` twice"),
                 ));
             }
-            specs.push(ChildSpec::new(name, r.boxed(), NodeOptions::default()));
+            specs.push(ChildSpec::plain(name.into(), r.boxed()));
         }
         if specs.is_empty() {
             return Ok(());
@@ -318,6 +340,11 @@ impl Context {
         } else {
             extra.on_cancel.push(Box::new(f));
         }
+    }
+
+    /// The tree this incarnation belongs to.
+    pub(crate) fn tree(&self) -> &Arc<TreeShared> {
+        &self.inner.link.tree
     }
 
     fn with_set(&self, f: impl FnOnce(&SpawnedSet) -> Result<(), Error>) -> Result<(), Error> {

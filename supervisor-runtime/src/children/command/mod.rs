@@ -4,30 +4,28 @@
 //! process group, forward output to tracing, probe readiness, stop with
 //! `SIGTERM`, kill the group with `SIGKILL` when aborted.
 
+mod error;
+mod output;
+mod process;
+mod ready;
+
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::future::Future;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use crate::context::Context;
+pub use self::error::CommandError;
+use self::output::{pump, Stream};
+use self::process::ProcessGroup;
+use self::ready::probe;
+use crate::engine::{Context, Runnable};
 use crate::error::BoxError;
-use crate::runnable::Runnable;
 
-/// How often a TCP readiness probe is tried.
-const PROBE_INTERVAL: Duration = Duration::from_millis(50);
-/// How long one TCP connection attempt of a probe may take.
-const PROBE_CONNECT_LIMIT: Duration = Duration::from_secs(1);
-/// Longest line forwarded as one tracing event; longer lines are split.
-const MAX_LINE: usize = 16 * 1024;
 /// How long output is still read after the process group has ended (only
 /// matters when a process that left the group still holds the pipes open).
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
@@ -39,9 +37,6 @@ const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 /// [`Clone`], and each incarnation of its node starts a fresh process from
 /// the same description. It is a [`Runnable`] that runs the program as a
 /// child process, once per incarnation of its node:
-///
-/// A `Command` is a [`Runnable`] that runs a program as a child process, once
-/// per incarnation of its node:
 ///
 /// - **No shell.** The program is started directly with the arguments exactly
 ///   as given (through [`tokio::process::Command`]); nothing is split, globbed
@@ -471,384 +466,16 @@ impl Command {
 
 impl Runnable for Command {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
-        crate::incarnation::spawn(ctx, |ctx| {
+        crate::engine::spawn_incarnation(ctx, |ctx| {
             let me = self.clone();
             async move { me.run(ctx).await }
         })
     }
 }
 
-/// Why a [`Command`] incarnation failed: the `Err` its node reports.
-///
-/// ```
-/// use supervisor_runtime::CommandError;
-/// fn exit_code(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
-///     match e.downcast_ref::<CommandError>()? {
-///         CommandError::Exited { code, .. } => Some(*code),
-///         _ => None,
-///     }
-/// }
-/// # let _ = exit_code;
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum CommandError {
-    /// The process could not be started: program not found, not executable,
-    /// bad working directory, or out of resources.
-    Spawn {
-        /// The program, as given to [`Command::new`].
-        program: String,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// The process exited on its own with a non-zero status.
-    Exited {
-        /// The program, as given to [`Command::new`].
-        program: String,
-        /// Its exit status.
-        code: i32,
-    },
-    /// The process was killed by a signal that the supervisor did not send
-    /// (Unix).
-    Signaled {
-        /// The program, as given to [`Command::new`].
-        program: String,
-        /// The signal number.
-        signal: i32,
-        /// Whether a core dump was written.
-        core_dumped: bool,
-    },
-    /// Waiting for the process failed (an OS error; rare).
-    Wait {
-        /// The program, as given to [`Command::new`].
-        program: String,
-        /// The OS error.
-        source: io::Error,
-    },
-}
-
-impl CommandError {
-    fn from_status(program: String, status: ExitStatus) -> Self {
-        if let Some(code) = status.code() {
-            return CommandError::Exited { program, code };
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::ExitStatusExt;
-            if let Some(signal) = status.signal() {
-                return CommandError::Signaled {
-                    program,
-                    signal,
-                    core_dumped: status.core_dumped(),
-                };
-            }
-        }
-        // Neither a code nor a signal: report the raw status as best we can.
-        CommandError::Exited { program, code: -1 }
-    }
-
-    /// The program concerned, as given to [`Command::new`].
-    pub fn program(&self) -> &str {
-        match self {
-            CommandError::Spawn { program, .. }
-            | CommandError::Exited { program, .. }
-            | CommandError::Signaled { program, .. }
-            | CommandError::Wait { program, .. } => program,
-        }
-    }
-}
-
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CommandError::Spawn { program, source } => {
-                write!(f, "failed to start `{program}`: {source}")
-            }
-            CommandError::Exited { program, code } => {
-                write!(f, "`{program}` exited with status {code}")
-            }
-            CommandError::Signaled {
-                program,
-                signal,
-                core_dumped,
-            } => {
-                write!(f, "`{program}` was killed by signal {signal}")?;
-                if let Some(name) = signal_name(*signal) {
-                    write!(f, " ({name})")?;
-                }
-                if *core_dumped {
-                    f.write_str(", core dumped")?;
-                }
-                Ok(())
-            }
-            CommandError::Wait { program, source } => {
-                write!(f, "failed to wait for `{program}`: {source}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for CommandError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CommandError::Spawn { source, .. } | CommandError::Wait { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-#[cfg(unix)]
-fn signal_name(signal: i32) -> Option<&'static str> {
-    use rustix::process::Signal;
-    const NAMES: &[(Signal, &str)] = &[
-        (Signal::HUP, "SIGHUP"),
-        (Signal::INT, "SIGINT"),
-        (Signal::QUIT, "SIGQUIT"),
-        (Signal::ILL, "SIGILL"),
-        (Signal::TRAP, "SIGTRAP"),
-        (Signal::ABORT, "SIGABRT"),
-        (Signal::BUS, "SIGBUS"),
-        (Signal::FPE, "SIGFPE"),
-        (Signal::KILL, "SIGKILL"),
-        (Signal::USR1, "SIGUSR1"),
-        (Signal::SEGV, "SIGSEGV"),
-        (Signal::USR2, "SIGUSR2"),
-        (Signal::PIPE, "SIGPIPE"),
-        (Signal::ALARM, "SIGALRM"),
-        (Signal::TERM, "SIGTERM"),
-        (Signal::XCPU, "SIGXCPU"),
-        (Signal::XFSZ, "SIGXFSZ"),
-        (Signal::SYS, "SIGSYS"),
-    ];
-    NAMES
-        .iter()
-        .find(|(s, _)| s.as_raw() == signal)
-        .map(|(_, name)| *name)
-}
-
-#[cfg(not(unix))]
-fn signal_name(_signal: i32) -> Option<&'static str> {
-    None
-}
-
-/// The child's process group, killed with `SIGKILL` when dropped while still
-/// armed: this is what makes an aborted incarnation leave no process behind.
-struct ProcessGroup {
-    #[cfg(unix)]
-    pgid: Option<rustix::process::Pid>,
-}
-
-#[cfg(unix)]
-impl ProcessGroup {
-    fn new(child: &tokio::process::Child) -> Self {
-        // `process_group(0)` made the child the leader of a group whose id is its pid.
-        let pgid = child
-            .id()
-            .and_then(|pid| rustix::process::Pid::from_raw(pid as i32));
-        ProcessGroup { pgid }
-    }
-
-    /// Asks every process of the group to terminate (`SIGTERM`).
-    fn terminate(&mut self, _child: &mut tokio::process::Child) {
-        if let Some(pgid) = self.pgid {
-            // ESRCH: the group is already gone, nothing to do.
-            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::TERM);
-        }
-    }
-
-    /// Kills every process left in the group (`SIGKILL`) and disarms.
-    fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
-        }
-    }
-}
-
-#[cfg(not(unix))]
-impl ProcessGroup {
-    fn new(_child: &tokio::process::Child) -> Self {
-        ProcessGroup {}
-    }
-
-    /// No process groups or `SIGTERM` here: terminate the process itself.
-    fn terminate(&mut self, child: &mut tokio::process::Child) {
-        let _ = child.start_kill();
-    }
-
-    /// Nothing to do: `kill_on_drop` ends the process itself.
-    fn kill(&mut self) {}
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-#[derive(Copy, Clone, Debug)]
-enum Stream {
-    Stdout,
-    Stderr,
-}
-
-/// Forwards the lines of one output stream as tracing events until it
-/// closes, and notifies `ready` on the first line containing `pattern`.
-async fn pump<R: AsyncRead + Unpin>(
-    stream: Option<R>,
-    node: &str,
-    kind: Stream,
-    pattern: Option<&str>,
-    ready: &Notify,
-) {
-    let Some(stream) = stream else { return };
-    let mut reader = BufReader::new(stream);
-    let mut buf = Vec::new();
-    let mut pattern = pattern;
-    loop {
-        match read_line_capped(&mut reader, &mut buf).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                tracing::debug!(target: "supervisor::command", node, error = %e, "reading the process output failed");
-                return;
-            }
-        }
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-        }
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        let line = String::from_utf8_lossy(&buf);
-        match kind {
-            Stream::Stdout => {
-                tracing::info!(target: "supervisor::command", node, stream = "stdout", "{line}")
-            }
-            Stream::Stderr => {
-                tracing::warn!(target: "supervisor::command", node, stream = "stderr", "{line}")
-            }
-        }
-        if let Some(p) = pattern {
-            if line.contains(p) {
-                ready.notify_one();
-                pattern = None;
-            }
-        }
-        buf.clear();
-    }
-}
-
-/// Reads up to and including the next `\n`, or `MAX_LINE` bytes, or what is
-/// left at end of stream, into `buf`. `Ok(false)` at end of stream with
-/// nothing read.
-async fn read_line_capped<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-) -> io::Result<bool> {
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(!buf.is_empty());
-        }
-        let room = MAX_LINE - buf.len();
-        let window = &available[..available.len().min(room)];
-        if let Some(i) = window.iter().position(|&b| b == b'\n') {
-            buf.extend_from_slice(&window[..=i]);
-            reader.consume(i + 1);
-            return Ok(true);
-        }
-        let n = window.len();
-        buf.extend_from_slice(window);
-        reader.consume(n);
-        if buf.len() >= MAX_LINE {
-            return Ok(true);
-        }
-    }
-}
-
-/// Resolves once the TCP readiness probe succeeds; never for other readiness kinds.
-async fn probe(ready: &Readiness) {
-    loop {
-        let up = match ready {
-            Readiness::Port(port) => {
-                connects(&[
-                    std::net::SocketAddr::from(([127, 0, 0, 1], *port)),
-                    std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, *port)),
-                ])
-                .await
-            }
-            Readiness::Tcp(addr) => match tokio::net::lookup_host(addr.as_str()).await {
-                Ok(addrs) => connects(&addrs.collect::<Vec<_>>()).await,
-                Err(_) => false,
-            },
-            Readiness::Spawned | Readiness::Line(_) => return std::future::pending().await,
-        };
-        if up {
-            return;
-        }
-        tokio::time::sleep(PROBE_INTERVAL).await;
-    }
-}
-
-async fn connects(addrs: &[std::net::SocketAddr]) -> bool {
-    for addr in addrs {
-        if let Ok(Ok(_stream)) =
-            tokio::time::timeout(PROBE_CONNECT_LIMIT, TcpStream::connect(addr)).await
-        {
-            return true;
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn capped_lines() {
-        let data: &[u8] = b"one\r\ntwo\nthree";
-        let mut r = BufReader::new(data);
-        let mut buf = Vec::new();
-        let mut lines = Vec::new();
-        while read_line_capped(&mut r, &mut buf).await.unwrap() {
-            lines.push(String::from_utf8(std::mem::take(&mut buf)).unwrap());
-        }
-        assert_eq!(lines, ["one\r\n", "two\n", "three"]);
-
-        let long = vec![b'x'; MAX_LINE + 10];
-        let mut r = BufReader::new(&long[..]);
-        assert!(read_line_capped(&mut r, &mut buf).await.unwrap());
-        assert_eq!(buf.len(), MAX_LINE);
-        buf.clear();
-        assert!(read_line_capped(&mut r, &mut buf).await.unwrap());
-        assert_eq!(buf.len(), 10);
-        buf.clear();
-        assert!(!read_line_capped(&mut r, &mut buf).await.unwrap());
-    }
-
-    #[test]
-    fn messages() {
-        let e = CommandError::Exited {
-            program: "false".into(),
-            code: 1,
-        };
-        assert_eq!(e.to_string(), "`false` exited with status 1");
-        let e = CommandError::Spawn {
-            program: "nope".into(),
-            source: io::Error::from(io::ErrorKind::NotFound),
-        };
-        assert!(e.to_string().starts_with("failed to start `nope`: "));
-        #[cfg(unix)]
-        {
-            let e = CommandError::Signaled {
-                program: "sleep".into(),
-                signal: 9,
-                core_dumped: false,
-            };
-            assert_eq!(e.to_string(), "`sleep` was killed by signal 9 (SIGKILL)");
-        }
-    }
 
     #[cfg(unix)]
     #[tokio::test]

@@ -21,9 +21,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use tokio::task::AbortHandle;
 
-use crate::context::Context;
+use crate::engine::Context;
+use crate::engine::Runnable;
 use crate::error::BoxError;
-use crate::runnable::Runnable;
 
 /// What a stop function may return: `()` (stopping cannot fail) or
 /// `Result<(), E>` (an `Err` is reported as the incarnation's error).
@@ -149,7 +149,7 @@ where
     PFut::Output: StopOutcome,
 {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
-        crate::incarnation::spawn(ctx, |ctx| {
+        crate::engine::spawn_incarnation(ctx, |ctx| {
             let inner = Arc::clone(&self.inner);
             async move {
                 let value = (inner.0)(ctx.clone()).await.map_err(Into::into)?;
@@ -231,7 +231,7 @@ where
     R: StopOutcome + 'static,
 {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
-        crate::incarnation::spawn(ctx, |ctx| {
+        crate::engine::spawn_incarnation(ctx, |ctx| {
             let inner = Arc::clone(&self.inner);
             async move {
                 let start = {
@@ -417,7 +417,7 @@ where
 {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
         let manual_ready = self.manual_ready;
-        crate::incarnation::spawn(ctx, |ctx| {
+        crate::engine::spawn_incarnation(ctx, |ctx| {
             let f = Arc::clone(&self.f);
             async move {
                 let mut server = pin!(f(ctx.clone(), ShutdownSignal::new(ctx.clone())));

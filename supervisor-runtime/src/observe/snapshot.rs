@@ -1,12 +1,9 @@
 //! [`Snapshot`]: the tree as it is at one moment, and its rendering.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::builder::join_name;
-use crate::event::NodeState;
-use crate::group::{GroupShared, Slot};
+use super::state::NodeState;
 
 /// One node in a [`Snapshot`].
 #[derive(Clone, Debug, PartialEq)]
@@ -46,21 +43,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn collect(top: &Arc<GroupShared>) -> Snapshot {
-        let mut nodes = Vec::new();
-        let now = tokio::time::Instant::now();
-        walk(top, &mut |v| {
-            let (slot, depth) = (v.slot, v.depth);
-            nodes.push(NodeSnapshot {
-                name: v.name(),
-                state: slot.state,
-                restarts: u64::from(slot.restarts),
-                last_error: slot.last_error.as_ref().map(|e| e.to_string()),
-                incarnation: slot.incarnation(),
-                depth,
-                since: now.saturating_duration_since(slot.since),
-            });
-        });
+    /// A snapshot of these nodes, parents before children.
+    pub(crate) fn from_nodes(nodes: Vec<NodeSnapshot>) -> Snapshot {
         Snapshot { nodes }
     }
 
@@ -72,70 +56,6 @@ impl Snapshot {
     /// Every node, parents before children.
     pub fn nodes(&self) -> &[NodeSnapshot] {
         &self.nodes
-    }
-}
-
-/// One node met by [`walk`]; its name is built only when asked for.
-pub(crate) struct Visit<'a> {
-    parent: &'a str,
-    local: &'a str,
-    pub(crate) slot: &'a Slot,
-    pub(crate) depth: usize,
-}
-
-impl Visit<'_> {
-    pub(crate) fn name(&self) -> String {
-        join_name(self.parent, self.local)
-    }
-}
-
-/// Visits every node below `top`, parents before children in start order,
-/// flattening anonymous groups into their parent.
-///
-/// Iterative, and it holds one group's lock at a time: a chain of thousands
-/// of nested groups neither overflows the stack nor stacks up locks.
-pub(crate) fn walk(top: &Arc<GroupShared>, f: &mut dyn FnMut(&Visit<'_>)) {
-    fn order_of(g: &GroupShared) -> Vec<u32> {
-        let st = g.lock();
-        let mut o = st.spec.order.clone();
-        o.extend(st.spec.children.len() as u32..st.slots.len() as u32);
-        o
-    }
-    let mut stack: Vec<(Arc<GroupShared>, usize, Vec<u32>, usize)> =
-        vec![(top.clone(), 0, order_of(top), 0)];
-    while let Some((group, depth, order, pos)) = stack.last_mut() {
-        let Some(&i) = order.get(*pos) else {
-            stack.pop();
-            continue;
-        };
-        *pos += 1;
-        let (group, depth) = (group.clone(), *depth);
-        let sub = {
-            let st = group.lock();
-            let slot = &st.slots[i as usize];
-            let spec = st.child_spec(i);
-            if slot.is_removed() && !slot.is_live() {
-                continue;
-            }
-            let anonymous = spec.name.is_empty();
-            if !anonymous {
-                f(&Visit {
-                    parent: &group.link.name,
-                    local: &spec.name,
-                    slot,
-                    depth,
-                });
-            }
-            let d = if anonymous { depth } else { depth + 1 };
-            slot.ctx
-                .as_ref()
-                .and_then(|c| c.inner.sub().cloned())
-                .map(|s| (s, d))
-        };
-        if let Some((sub, d)) = sub {
-            let order = order_of(&sub);
-            stack.push((sub, d, order, 0));
-        }
     }
 }
 

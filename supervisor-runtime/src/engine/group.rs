@@ -1,0 +1,283 @@
+//! The group engine: one task per group incarnation, driven by messages from
+//! its children and by its own timers.
+//!
+//! # Design note
+//!
+//! Every child incarnation is one tokio task that reports to its group
+//! through one unbounded channel: `Healthy`, `Done`, `Fail` (a wrong-order
+//! signal or a failed child set) and, from a drop guard, `Exit`, so that an
+//! ending is reported whether the task completed, panicked or was aborted.
+//! The group's whole state ([`GroupState`]) sits behind one mutex that only
+//! the group's own task takes for long (snapshots and runtime additions take
+//! it briefly). Every change of a slot goes through [`GroupState::mutate`],
+//! which keeps the counters (`running`, `want_start`, `unsettled`) exact
+//! without scanning, and every change of a node's state through
+//! [`GroupState::set_state`], which also sends the event.
+//!
+//! Ordering is one mechanism for everything: `deps[i]` (the previous sibling
+//! of a sequential group, the `after` edges of a parallel one) gates starts,
+//! and a child being stopped waits for its dependents that are being stopped
+//! too (looking through siblings that have already ended, so that `a, b, c`
+//! still stops `c` before `a` when `b` is over). Restarting several siblings
+//! is a *batch*: none of them starts again until every one of them has
+//! ended, so no two incarnations of a node ever overlap. Once the tree's
+//! shutdown began, nothing starts (`TreeShared::starts_blocked`), even in a
+//! group its stop signal has not reached yet.
+//!
+//! # Map of the engine
+//!
+//! | file | what |
+//! |---|---|
+//! | `group.rs` | this loop: the group's task, its messages, its shared handle |
+//! | `state.rs` | [`GroupState`]: the fields, `mutate`, `set_state`, messages, completion |
+//! | `slot.rs` | one child position: its flag bits and their named transitions |
+//! | `order.rs` | start and stop order: when a child may start or be stopped, the walks along the edges |
+//! | `restart.rs` | an incarnation ended: classify, restart by strategy and backoff, or give up |
+//! | `ending.rs` | the classification of an ending (the table of endings) |
+//! | `budget.rs` | the restart budget: intensity and decay |
+//! | `timers.rs` | restart delays, start and shutdown timeouts, the grace after an abort |
+//! | `added.rs` | children added at runtime: the registry, `ctx.spawn` sets |
+//! | `incarnation.rs` | one incarnation as one task, and how its end is reported |
+//! | `context.rs` | [`Context`], what an incarnation sees of its supervisor |
+//! | `runnable.rs` | [`Runnable`](crate::Runnable), what a node runs |
+//! | `tree.rs` | [`Tree`](crate::Tree) and [`TreeHandle`](crate::TreeHandle): a whole tree, started and stopped |
+//! | `walk.rs` | the walks that make snapshots and shutdown reports |
+//! | `signals.rs` | the signals that stop `run_until_signal` |
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::context::Context;
+use super::ending::TaskEnd;
+use super::incarnation;
+use super::runnable::{BoxRunnable, Runnable};
+use super::state::GroupState;
+use super::tree::TreeShared;
+use super::{ChildSpec, Spec};
+use crate::error::Error;
+
+/// What a child's task tells its group.
+pub(crate) enum Msg {
+    Healthy {
+        idx: u32,
+        gen: u32,
+    },
+    Done {
+        idx: u32,
+        gen: u32,
+    },
+    Fail {
+        idx: u32,
+        gen: u32,
+    },
+    Exit {
+        idx: u32,
+        gen: u32,
+        end: TaskEnd,
+    },
+    /// Children were added from outside the group's task; look at the work list.
+    Poke,
+    /// The owner of a spawned set has ended `done`: the set may complete.
+    Seal,
+}
+
+/// What the children of one group incarnation hold to reach it.
+pub(crate) struct Link {
+    pub(crate) tx: UnboundedSender<Msg>,
+    /// The group's distinguished name; children are named `<name>.<child>`.
+    pub(crate) name: Arc<str>,
+    pub(crate) tree: Arc<TreeShared>,
+}
+
+/// One group incarnation, as seen from outside its task (snapshots, reports,
+/// runtime additions).
+pub(crate) struct GroupShared {
+    pub(crate) link: Arc<Link>,
+    state: Mutex<GroupState>,
+    /// Woken when a removed child has ended, and when the group has.
+    pub(crate) ended: Notify,
+}
+
+impl GroupShared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a child from outside the group's task (see [`GroupState::add`])
+    /// and wakes the task to start it.
+    pub(crate) fn add(&self, spec: ChildSpec, names: Vec<Arc<str>>) -> Result<(), Error> {
+        self.lock().add(spec, names)?;
+        self.poke();
+        Ok(())
+    }
+
+    /// Wakes the group's task to look at its work list.
+    pub(crate) fn poke(&self) {
+        let _ = self.link.tx.send(Msg::Poke);
+    }
+}
+
+/// Creates a group incarnation: its shared state and its message channel.
+/// `open`: it takes children at runtime.
+pub(crate) fn new_group(
+    spec: Arc<Spec>,
+    name: Arc<str>,
+    tree: Arc<TreeShared>,
+    open: bool,
+) -> (Arc<GroupShared>, UnboundedReceiver<Msg>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let link = Arc::new(Link { tx, name, tree });
+    let shared = Arc::new(GroupShared {
+        state: Mutex::new(GroupState::new(link.clone(), spec, open)),
+        link,
+        ended: Notify::new(),
+    });
+    (shared, rx)
+}
+
+/// What ends a group incarnation from outside.
+pub(crate) enum StopSignal {
+    /// The group is a node: its context is cancelled.
+    Ctx(Context),
+    /// The top of a tree or a spawned set: a token.
+    Token(CancellationToken),
+}
+
+impl StopSignal {
+    async fn wait(&self) {
+        match self {
+            StopSignal::Ctx(c) => c.cancelled().await,
+            StopSignal::Token(t) => t.cancelled().await,
+        }
+    }
+}
+
+/// Aborts the children of a group whose task is dropped before it finished.
+struct AbortOnDrop(Option<Arc<GroupShared>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.lock().abort_all();
+            shared.ended.notify_waiters();
+        }
+    }
+}
+
+/// The group's task: runs until every child has ended after a stop, a
+/// give-up, or (for closed groups) the end of all its children. `own` is
+/// the context of the node that runs the group, if it is one.
+pub(crate) async fn run_group(
+    shared: Arc<GroupShared>,
+    mut rx: UnboundedReceiver<Msg>,
+    own: Option<Context>,
+    stop: StopSignal,
+) -> Result<(), Error> {
+    let mut guard = AbortOnDrop(Some(shared.clone()));
+    let stop_fut = stop.wait();
+    tokio::pin!(stop_fut);
+    let sleep = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(sleep);
+    let mut sleep_at: Option<Instant> = None;
+    let mut stopping;
+    let mut batch: Vec<Msg> = Vec::new();
+    loop {
+        let (to_cancel, next, finished) = {
+            let mut st = shared.lock();
+            st.pump(own.as_ref());
+            stopping = st.stopping;
+            if st
+                .added
+                .as_mut()
+                .is_some_and(|a| std::mem::take(&mut a.forgotten))
+            {
+                shared.ended.notify_waiters();
+            }
+            (
+                std::mem::take(&mut st.to_cancel),
+                st.timers.next_deadline(),
+                st.finished(),
+            )
+        };
+        // Outside the lock: cancellation runs user callbacks (`on_cancel`).
+        for ctx in to_cancel {
+            ctx.cancel();
+        }
+        if let Some(result) = finished {
+            guard.0 = None;
+            shared.ended.notify_waiters();
+            if result.is_ok() && !stopping {
+                if let Some(own) = &own {
+                    // Every child ended for good: this group is done.
+                    let healthy_sent = shared.lock().healthy_sent;
+                    if !healthy_sent {
+                        own.healthy();
+                    }
+                    own.done();
+                }
+            }
+            return result;
+        }
+        if next != sleep_at {
+            if let Some(t) = next {
+                sleep.as_mut().reset(t);
+            }
+            sleep_at = next;
+        }
+        tokio::select! {
+            biased;
+            _ = &mut stop_fut, if !stopping => {
+                shared.lock().stop_all();
+            }
+            n = rx.recv_many(&mut batch, 256) => {
+                let mut st = shared.lock();
+                if n == 0 {
+                    // Cannot happen while the state holds a sender; end cleanly anyway.
+                    st.stop_all();
+                }
+                for msg in batch.drain(..) {
+                    st.handle(msg);
+                }
+            }
+            _ = &mut sleep, if sleep_at.is_some() => {
+                sleep_at = None;
+                shared.lock().fire_timers();
+            }
+        }
+    }
+}
+
+/// A group as the runnable of a node (a nested group, a nested tree, an
+/// anonymous spawned group).
+pub(crate) struct GroupRunnable {
+    spec: Arc<Spec>,
+}
+
+/// The runnable of a child that runs the group `spec`.
+pub(crate) fn group_runnable(spec: Arc<Spec>) -> BoxRunnable {
+    GroupRunnable { spec }.boxed()
+}
+
+impl Runnable for GroupRunnable {
+    fn __spawn(&self, ctx: Context) -> AbortHandle {
+        let (shared, rx) = new_group(
+            self.spec.clone(),
+            ctx.name().into(),
+            ctx.tree().clone(),
+            false,
+        );
+        let _ = ctx.inner.set_sub(shared.clone());
+        incarnation::spawn(ctx, move |ctx| {
+            run_group(shared, rx, Some(ctx.clone()), StopSignal::Ctx(ctx))
+        })
+    }
+
+    fn __is_group(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,278 @@
+//! Start and stop order: when a child may start, when it may be stopped,
+//! and the walks along the `after` edges (a sequential group's edges are
+//! its previous sibling) that decide both.
+//!
+//! One mechanism for everything: `deps[i]` gates the start of child `i`,
+//! and a child being stopped waits for the dependents that are being
+//! stopped too, looking through siblings that have already ended (so that
+//! `a, b, c` still stops `c` before `a` when `b` is over).
+
+use tokio::time::Instant;
+
+use super::context::Context;
+use super::state::GroupState;
+use super::timers::{TimerKind, ABORT_GRACE};
+use crate::observe::state::NodeState;
+use crate::spec::options::Strategy;
+
+/// A direction along the start-order edges between siblings.
+#[derive(Copy, Clone)]
+enum Dir {
+    /// Towards the siblings that start after (`dependents`).
+    Dependents,
+    /// Towards the siblings that start before (`deps`).
+    Deps,
+}
+
+impl GroupState {
+    fn deps(&self, i: u32) -> &[u32] {
+        self.spec.deps.get(i)
+    }
+
+    fn dependents(&self, i: u32) -> &[u32] {
+        self.spec.dependents.get(i)
+    }
+
+    /// Starts child `i` if it wants to and may: not removed, not in a
+    /// restart batch still ending, past its delay, its dependencies
+    /// settled, and no shutdown under way.
+    pub(crate) fn try_start(&mut self, i: u32) {
+        let s = &self.slots[i as usize];
+        if !s.wants_start() || s.running() || s.is_removed() || self.stopping {
+            return;
+        }
+        if self.batch.contains(&i) || s.delayed(Instant::now()) {
+            return;
+        }
+        if !self
+            .deps(i)
+            .iter()
+            .all(|&d| self.slots[d as usize].settled())
+        {
+            return;
+        }
+        if self.link.tree.starts_blocked() {
+            // The shutdown began; this group's stop signal is on its way.
+            return;
+        }
+        self.start(i);
+    }
+
+    /// Starts a new incarnation of child `i` now.
+    fn start(&mut self, i: u32) {
+        let spec = self.child_spec(i);
+        let auto = spec.ready_on_start();
+        let start_timeout = spec.start_timeout();
+        let slot = &self.slots[i as usize];
+        let gen = slot.gen().wrapping_add(1);
+        let ctx = Context::new(
+            self.link.clone(),
+            spec.name.clone(),
+            i,
+            gen,
+            slot.base(),
+            auto,
+        );
+        let abort = super::spawn_child(&spec.runnable, ctx.clone());
+        let now = Instant::now();
+        self.mutate(i, |s| {
+            s.transition_to_running(gen, ctx, abort, auto.then_some(now))
+        });
+        let state = if auto {
+            NodeState::Healthy
+        } else {
+            NodeState::Starting
+        };
+        self.set_state(i, state, None, None);
+        tracing::info!(node = %self.log_name(i), incarnation = gen, "started");
+        if let Some(t) = start_timeout.filter(|_| !auto) {
+            self.timers.push(now + t, i, gen, TimerKind::StartTimeout);
+        }
+        if auto {
+            self.work.extend(self.spec.dependents.get(i));
+        }
+    }
+
+    /// Stops child `i` if it is marked to stop and no sibling that depends
+    /// on it is still to be stopped or stopping.
+    pub(crate) fn try_stop(&mut self, i: u32) {
+        let s = &self.slots[i as usize];
+        if !s.wants_stop() || !s.running() || s.stop_requested() {
+            return;
+        }
+        let mut waiting = false;
+        self.walk_running(i, Dir::Dependents, |_, s| {
+            waiting |= s.stop_pending();
+        });
+        if !waiting {
+            self.request_stop(i);
+        }
+    }
+
+    /// Visits the running siblings nearest to `i` along `dir`, looking
+    /// through siblings that are not running: a sibling that has ended does
+    /// not break the chain, so a sequential group still stops in reverse
+    /// order when a child in the middle has already ended (`a` waits for `c`
+    /// in `a, b, c` when `b` has ended). Cost: the edges walked, which are
+    /// few; each sibling is visited once.
+    fn walk_running(&self, i: u32, dir: Dir, mut f: impl FnMut(u32, &super::slot::Slot)) {
+        let next = |k: u32| match dir {
+            Dir::Dependents => self.dependents(k),
+            Dir::Deps => self.deps(k),
+        };
+        // In-edges in the direction of the walk; a sibling reachable along
+        // one edge only cannot be reached twice unless its predecessor is.
+        let inward = |k: u32| match dir {
+            Dir::Dependents => self.deps(k).len(),
+            Dir::Deps => self.dependents(k).len(),
+        };
+        let mut seen: Vec<u32> = Vec::new();
+        let mut stack: Vec<u32> = Vec::new();
+        let mut cur = next(i);
+        loop {
+            for &d in cur {
+                let ds = &self.slots[d as usize];
+                if ds.running() {
+                    f(d, ds);
+                } else if inward(d) <= 1 || !seen.contains(&d) {
+                    if inward(d) > 1 {
+                        seen.push(d);
+                    }
+                    stack.push(d);
+                }
+            }
+            match stack.pop() {
+                Some(d) => cur = next(d),
+                None => return,
+            }
+        }
+    }
+
+    /// Queues the siblings that may be waiting for child `i` to end before
+    /// they stop: its dependencies, looking through ended ones.
+    pub(crate) fn wake_deps(&mut self, i: u32) {
+        self.work.extend(self.spec.deps.get(i));
+        let mut more: Vec<u32> = Vec::new();
+        if self
+            .deps(i)
+            .iter()
+            .any(|&d| !self.slots[d as usize].running())
+        {
+            self.walk_running(i, Dir::Deps, |k, _| more.push(k));
+        }
+        self.work.extend(more);
+    }
+
+    /// Marks a running child to be stopped once its dependents have stopped.
+    pub(crate) fn mark_stop(&mut self, i: u32) {
+        if self.slots[i as usize].running() {
+            self.mutate(i, |s| s.want_stop());
+            self.work.push_back(i);
+        }
+    }
+
+    /// Begins stopping a running child now: cancel, then abort after its timeout.
+    pub(crate) fn request_stop(&mut self, i: u32) {
+        let s = &self.slots[i as usize];
+        if !s.running() || s.stop_requested() {
+            return;
+        }
+        let gen = s.gen();
+        let ctx = s.ctx().cloned();
+        let shutdown = self.child_spec(i).shutdown();
+        self.mutate(i, |s| s.transition_to_stopping());
+        self.set_state(i, NodeState::Stopping, None, None);
+        if let Some(ctx) = ctx {
+            self.to_cancel.push(ctx);
+        }
+        match shutdown.limit() {
+            Some(d) if d.is_zero() => self.abort(i),
+            Some(d) => self
+                .timers
+                .push(Instant::now() + d, i, gen, TimerKind::ShutdownTimeout),
+            None => {}
+        }
+    }
+
+    /// Aborts the task of a stopping child that overran its timeout.
+    pub(crate) fn abort(&mut self, i: u32) {
+        let gen = self.slots[i as usize].gen();
+        if let Some(h) = self.mutate(i, |s| s.transition_to_aborted()) {
+            h.abort();
+        }
+        tracing::warn!(node = %self.log_name(i), "did not stop in time; aborted");
+        self.timers
+            .push(Instant::now() + ABORT_GRACE, i, gen, TimerKind::AbortGrace);
+    }
+
+    /// Gives up waiting for a child that could not be stopped (shutdown only).
+    pub(crate) fn abandon(&mut self, i: u32) {
+        self.mutate(i, |s| s.abandon());
+        self.set_state(i, NodeState::Stopped, None, None);
+        self.wake_deps(i);
+    }
+
+    /// Stops every child in stop order; nothing starts again in this incarnation.
+    pub(crate) fn stop_all(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        self.batch.clear();
+        for i in 0..self.slots.len() as u32 {
+            let s = &self.slots[i as usize];
+            let (running, wants, unstopped) = (s.running(), s.wants_start(), s.is_unstopped());
+            if wants {
+                self.mutate(i, |s| s.cancel_start());
+                if !running && self.slots[i as usize].state() == NodeState::Backoff {
+                    self.set_state(i, NodeState::Stopped, None, None);
+                }
+            }
+            if running && unstopped {
+                self.abandon(i);
+            } else if running {
+                self.mark_stop(i);
+            }
+        }
+    }
+
+    /// Every member of the restart batch has ended: they start again, in
+    /// start order.
+    pub(crate) fn batch_ended(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        let n = self.spec.children.len() as u32;
+        self.work.extend(
+            self.spec
+                .order
+                .iter()
+                .copied()
+                .filter(|i| batch.contains(i)),
+        );
+        self.work.extend(batch.iter().copied().filter(|&i| i >= n));
+    }
+
+    /// The siblings that restart with child `i`, by strategy.
+    pub(crate) fn restart_set(&self, i: u32) -> Vec<u32> {
+        let n = self.spec.children.len() as u32;
+        if i >= n {
+            return vec![i]; // children added at runtime restart on their own
+        }
+        match self.spec.strategy {
+            Strategy::OneForOne => vec![i],
+            Strategy::OneForAll => (0..n).collect(),
+            Strategy::RestForOne => {
+                let mut set = vec![i];
+                let mut k = 0;
+                while k < set.len() {
+                    for &d in self.dependents(set[k]) {
+                        if !set.contains(&d) {
+                            set.push(d);
+                        }
+                    }
+                    k += 1;
+                }
+                set
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! What a group does when an incarnation of a child ends: classify the
+//! ending, then restart what the strategy says (after the backoff, within
+//! the restart budget), or give up and fail to the parent.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::budget::Verdict;
+use super::ending::{classify, Ending, TaskEnd};
+use super::state::GroupState;
+use super::timers::TimerKind;
+use crate::error::{Error, ErrorKind, Reason, SharedError};
+use crate::observe::state::NodeState;
+use crate::spec::options::{Backoff, Restart};
+
+impl GroupState {
+    /// The task of incarnation `gen` of child `i` has ended (with the
+    /// children it spawned).
+    pub(crate) fn on_exit(&mut self, i: u32, gen: u32, end: TaskEnd) {
+        let Some(s) = self.slots.get(i as usize) else {
+            return;
+        };
+        if s.gen() != gen || !s.running() {
+            return; // an abandoned incarnation ending late
+        }
+        let ctx = s.ctx().cloned();
+        let ended = self.mutate(i, |s| s.transition_to_ended());
+        let forced = ended
+            .fail_req
+            .then(|| ctx.as_ref().and_then(|c| c.forced_error()))
+            .flatten();
+        let done = ctx.as_ref().is_some_and(|c| c.is_done());
+        let (ending, panic) = classify(end, ended.stop_req, forced, done);
+        if let Some(p) = panic {
+            if self.link.tree.propagate_panics {
+                let name = self.full_name(i);
+                self.link.tree.store_panic(p.payload, name, p.error);
+            }
+        }
+        // Whatever starts after it may have been waiting for it to settle,
+        // and whatever it depends on may be waiting for it to stop.
+        self.work.extend(self.spec.dependents.get(i));
+        self.wake_deps(i);
+        let removed = ended.removed;
+        match ending {
+            Ending::Stopped(err) => {
+                if let Some(e) = &err {
+                    tracing::warn!(node = %self.log_name(i), error = %e, "returned an error while stopping");
+                    self.mutate(i, |s| s.set_error(e.clone()));
+                } else {
+                    tracing::info!(node = %self.log_name(i), "stopped");
+                }
+                let next = if self.slots[i as usize].wants_start() && !removed {
+                    NodeState::Backoff
+                } else {
+                    NodeState::Stopped
+                };
+                self.set_state(i, next, err, None);
+            }
+            Ending::Done(err) => {
+                tracing::info!(node = %self.log_name(i), "done");
+                if let Some(e) = &err {
+                    self.mutate(i, |s| s.set_error(e.clone()));
+                }
+                self.set_state(i, NodeState::Done, err, None);
+            }
+            Ending::Exit => {
+                tracing::info!(node = %self.log_name(i), "exited");
+                if self.child_spec(i).restart() == Restart::Permanent && !removed {
+                    self.restart(i, None);
+                } else {
+                    self.set_state(i, NodeState::Stopped, None, None);
+                }
+            }
+            Ending::Failure(e) => {
+                tracing::warn!(node = %self.log_name(i), error = %e, "failed");
+                self.mutate(i, |s| s.set_error(e.clone()));
+                if self.child_spec(i).restart() == Restart::Temporary || removed {
+                    self.set_state(i, NodeState::Failed, Some(e), None);
+                } else {
+                    self.restart(i, Some(e));
+                }
+            }
+            Ending::StopTree(e) => {
+                tracing::warn!(node = %self.log_name(i), error = %e, "asked to stop the whole tree");
+                self.mutate(i, |s| s.set_error(e.clone()));
+                let name = self.full_name(i);
+                let err = Error::new(
+                    ErrorKind::StopTree,
+                    Some(name.clone()),
+                    format!("`{name}` stopped the tree: {e}"),
+                )
+                .with_source(e.clone());
+                self.link.tree.stop_tree(err);
+                self.set_state(i, NodeState::Stopped, Some(e), None);
+            }
+        }
+        if removed && !self.slots[i as usize].is_live() {
+            self.forget(i);
+        }
+    }
+
+    /// A failure (or a permanent child's exit) of child `i`: count it, then
+    /// restart what the strategy says, after the backoff.
+    fn restart(&mut self, i: u32, err: Option<SharedError>) {
+        if self.stopping {
+            let state = if err.is_some() {
+                NodeState::Failed
+            } else {
+                NodeState::Stopped
+            };
+            self.set_state(i, state, err, None);
+            return;
+        }
+        let now = Instant::now();
+        let not_before = match self.budget.record_restart(now) {
+            Verdict::GiveUp { max, within } => {
+                self.give_up(i, err, max, within);
+                return;
+            }
+            Verdict::Restart {
+                not_before,
+                pause_began,
+            } => {
+                if pause_began {
+                    tracing::warn!(
+                        group = %self.link.name,
+                        failures = self.budget.failures(),
+                        pause = ?self.spec.decay.map(|d| d.pause),
+                        "failure threshold crossed; restarts pause"
+                    );
+                }
+                not_before
+            }
+        };
+        let backoff: Backoff = *self.child_spec(i).backoff(&self.spec.backoff);
+        let n = self.mutate(i, |s| s.next_backoff(now, backoff.reset_after()));
+        let mut at = now + backoff.delay(n);
+        if let Some(p) = not_before {
+            at = at.max(p);
+        }
+        let members = self.restart_set(i);
+        let batch = members.len() > 1;
+        for &m in &members {
+            let temporary = m != i && self.child_spec(m).restart() == Restart::Temporary;
+            if temporary {
+                // Never restarted, not even with its group (OTP); but the
+                // batch still waits for its stop before anything restarts.
+                self.mark_stop(m);
+                if batch && self.slots[m as usize].running() && !self.batch.contains(&m) {
+                    self.batch.push(m);
+                }
+                continue;
+            }
+            let gen = self.slots[m as usize].gen();
+            self.mutate(m, |s| s.want_restart(at));
+            if self.slots[m as usize].running() {
+                self.mark_stop(m);
+            } else {
+                let e = if m == i { err.clone() } else { None };
+                self.set_state(m, NodeState::Backoff, e, Some(at - now));
+            }
+            if at > now {
+                self.timers.push(at, m, gen, TimerKind::Restart);
+            } else {
+                // No delay: no trip through the timer wheel (1 ms granularity).
+                self.work.push_back(m);
+            }
+            if batch && !self.batch.contains(&m) {
+                self.batch.push(m);
+            }
+        }
+        tracing::warn!(node = %self.log_name(i), delay = ?(at - now), "restarting");
+    }
+
+    /// Past the restart intensity: the group stops every child and fails to
+    /// its parent with an error naming the child whose ending crossed it.
+    fn give_up(&mut self, i: u32, err: Option<SharedError>, max: u32, within: std::time::Duration) {
+        let name = self.full_name(i);
+        let link = self.link.clone();
+        let group = if link.name.is_empty() {
+            "the tree"
+        } else {
+            &link.name
+        };
+        tracing::error!(group = %group, node = %name, "restart intensity exceeded; giving up");
+        let source: SharedError = err
+            .clone()
+            .unwrap_or_else(|| Arc::new(Reason(format!("`{name}` exited"))));
+        let e = Error::new(
+            ErrorKind::GaveUp,
+            Some(name.clone()),
+            format!("`{group}` gave up: `{name}` ended more than {max} times within {within:?}"),
+        )
+        .with_source(source);
+        self.gave_up = Some(e);
+        self.set_state(i, NodeState::Failed, err, None);
+        self.stop_all();
+    }
+}

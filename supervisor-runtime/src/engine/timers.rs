@@ -1,0 +1,124 @@
+//! The timers of one group: restart delays, start timeouts, shutdown
+//! timeouts, the grace after an abort, a dynamic group's bounded wait for
+//! health. One heap per group, one tokio sleep for the earliest deadline;
+//! a timer of an incarnation that has since ended is recognised by its
+//! `gen` and ignored.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::state::GroupState;
+use crate::error::Reason;
+use crate::observe::state::NodeState;
+use crate::spec::name::Joined;
+
+/// How long an aborted task may take to actually end before it is reported
+/// as one that could not be stopped (a task blocked in synchronous code
+/// never reaches the point where tokio can drop it).
+pub(crate) const ABORT_GRACE: Duration = Duration::from_secs(1);
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKind {
+    /// The restart delay of a child is over.
+    Restart,
+    /// A child that is not healthy by now failed its start.
+    StartTimeout,
+    /// A stopping child that has not ended by now is aborted.
+    ShutdownTimeout,
+    /// An aborted child that has not ended by now could not be stopped.
+    AbortGrace,
+    /// A dynamic group stops waiting for its first children to be healthy.
+    HealthWait,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    at: Instant,
+    idx: u32,
+    gen: u32,
+    kind: TimerKind,
+}
+
+/// A min-heap of deadlines.
+#[derive(Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<Timer>>,
+}
+
+impl Timers {
+    /// Fires `kind` for incarnation `gen` of child `idx` at `at`.
+    pub(crate) fn push(&mut self, at: Instant, idx: u32, gen: u32, kind: TimerKind) {
+        self.heap.push(Reverse(Timer { at, idx, gen, kind }));
+    }
+
+    /// The earliest deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|t| t.0.at)
+    }
+
+    /// The next timer due at `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<(u32, u32, TimerKind)> {
+        let t = self.heap.peek()?.0;
+        if t.at > now {
+            return None;
+        }
+        self.heap.pop();
+        Some((t.idx, t.gen, t.kind))
+    }
+}
+
+impl GroupState {
+    /// Applies every timer that is due.
+    pub(crate) fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some((i, gen, kind)) = self.timers.pop_due(now) {
+            if kind == TimerKind::HealthWait {
+                self.force_healthy = true;
+                continue;
+            }
+            let Some(s) = self.slots.get(i as usize) else {
+                continue;
+            };
+            if s.gen() != gen {
+                continue;
+            }
+            match kind {
+                TimerKind::Restart => self.work.push_back(i),
+                TimerKind::StartTimeout => {
+                    if s.running() && s.state() == NodeState::Starting && !s.stop_requested() {
+                        let limit = self.child_spec(i).start_timeout().unwrap_or_default();
+                        self.fail_running(
+                            i,
+                            Arc::new(Reason(format!(
+                                "not healthy within {limit:?} (start_timeout)"
+                            ))),
+                        );
+                    }
+                }
+                TimerKind::ShutdownTimeout => {
+                    if s.running() && s.stop_requested() && !s.is_aborted() {
+                        self.abort(i);
+                    }
+                }
+                TimerKind::AbortGrace => {
+                    if s.running() {
+                        tracing::error!(
+                            node = %Joined(&self.link.name, &self.child_spec(i).name),
+                            "could not be stopped: its task does not yield (blocked in synchronous code?)"
+                        );
+                        if self.stopping {
+                            self.abandon(i);
+                        } else {
+                            self.mutate(i, |s| s.mark_unstopped());
+                        }
+                    }
+                }
+                TimerKind::HealthWait => {}
+            }
+        }
+    }
+}

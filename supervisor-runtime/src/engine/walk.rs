@@ -1,0 +1,108 @@
+//! The walks over a running (or stopped) tree that fill in what
+//! [`observe`](crate::observe) shows: snapshots and shutdown reports.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::group::GroupShared;
+use super::slot::Slot;
+use crate::observe::report::{Row, ShutdownReport};
+use crate::observe::snapshot::{NodeSnapshot, Snapshot};
+use crate::spec::name::join_name;
+
+/// One node met by [`walk`].
+struct Visit<'a> {
+    /// The distinguished name of its group.
+    group: &'a Arc<str>,
+    /// Its own name.
+    local: &'a Arc<str>,
+    slot: &'a Slot,
+    depth: usize,
+}
+
+/// Visits every node below `top`, parents before children in start order,
+/// flattening anonymous groups into their parent. Removed children that
+/// have ended are left out.
+///
+/// Iterative, and it holds one group's lock at a time: a chain of thousands
+/// of nested groups neither overflows the stack nor stacks up locks.
+fn walk(top: &Arc<GroupShared>, f: &mut dyn FnMut(&Visit<'_>)) {
+    fn order_of(g: &GroupShared) -> Vec<u32> {
+        let st = g.lock();
+        let mut o = st.spec.order.clone();
+        o.extend(st.spec.children.len() as u32..st.slots.len() as u32);
+        o
+    }
+    let mut stack: Vec<(Arc<GroupShared>, usize, Vec<u32>, usize)> =
+        vec![(top.clone(), 0, order_of(top), 0)];
+    while let Some((group, depth, order, pos)) = stack.last_mut() {
+        let Some(&i) = order.get(*pos) else {
+            stack.pop();
+            continue;
+        };
+        *pos += 1;
+        let (group, depth) = (group.clone(), *depth);
+        let sub = {
+            let st = group.lock();
+            let slot = &st.slots[i as usize];
+            let spec = st.child_spec(i);
+            if slot.is_removed() && !slot.is_live() {
+                continue;
+            }
+            let anonymous = spec.name.is_empty();
+            if !anonymous {
+                f(&Visit {
+                    group: &group.link.name,
+                    local: &spec.name,
+                    slot,
+                    depth,
+                });
+            }
+            let d = if anonymous { depth } else { depth + 1 };
+            slot.ctx()
+                .and_then(|c| c.inner.sub().cloned())
+                .map(|s| (s, d))
+        };
+        if let Some((sub, d)) = sub {
+            let order = order_of(&sub);
+            stack.push((sub, d, order, 0));
+        }
+    }
+}
+
+/// The tree below `top` as it is now.
+pub(crate) fn snapshot(top: &Arc<GroupShared>) -> Snapshot {
+    let mut nodes = Vec::new();
+    let now = Instant::now();
+    walk(top, &mut |v| {
+        let slot = v.slot;
+        nodes.push(NodeSnapshot {
+            name: join_name(v.group, v.local),
+            state: slot.state(),
+            restarts: u64::from(slot.restarts()),
+            last_error: slot.last_error().map(|e| e.to_string()),
+            incarnation: slot.incarnation(),
+            depth: v.depth,
+            since: now.saturating_duration_since(slot.since()),
+        });
+    });
+    Snapshot::from_nodes(nodes)
+}
+
+/// What the shutdown of the tree below `top` did to every node.
+pub(crate) fn report(top: &Arc<GroupShared>) -> ShutdownReport {
+    let mut rows = Vec::new();
+    walk(top, &mut |v| {
+        let slot = v.slot;
+        rows.push(Row {
+            group: v.group.clone(),
+            local: v.local.clone(),
+            state: slot.state(),
+            aborted: slot.was_aborted(),
+            unstopped: slot.was_unstopped(),
+            error: slot.last_error().map(|e| e.to_string()),
+        });
+    });
+    ShutdownReport::from_rows(rows)
+}
