@@ -47,7 +47,12 @@ async function post(path, body) {
     signal: AbortSignal.timeout(WAIT),
   });
   const text = await r.text();
-  if (!r.ok) throw new Error(`POST ${path}: ${r.status} ${text}`);
+  if (!r.ok) {
+    const tree = await fetch(new URL("tree.json", url), { signal: AbortSignal.timeout(WAIT) })
+      .then((t) => t.text())
+      .catch((e) => `(tree.json: ${e.message})`);
+    throw new Error(`POST ${path}: ${r.status} ${text}; the tree then: ${tree}`);
+  }
   return text;
 }
 
