@@ -1,6 +1,7 @@
 //! [`Table`]: the desired set of a [`DynamicGroup`](crate::DynamicGroup),
 //! and [`MemoryTable`], the one that lives in memory.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+use crate::engine::BoxRunnable;
 use crate::error::BoxError;
 
 /// The desired set of a [`DynamicGroup`](crate::DynamicGroup): which keys
@@ -101,24 +103,59 @@ pub trait Table<V>: Send + Sync + 'static {
     fn release(&self, key: &str) {
         let _ = key;
     }
+
+    /// The entries the last [`load`](Table::load) skipped, each with its key
+    /// as written and why (a value that does not decode, say): the group
+    /// shows them on its node in snapshots. A table that skips entries
+    /// also logs each at `warn`. Keys that break the name rule are found
+    /// and reported by the group itself.
+    ///
+    /// Default: none.
+    fn skipped(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// A boxed future, as the type-erased table returns them.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A [`Table`] with its value type erased into runnables, as a
-/// [`DynamicGroup`](crate::DynamicGroup) holds it.
-// `get`, `epoch` and `release` are wired into the engine next.
-#[allow(dead_code)]
-pub(crate) trait ErasedTable<R>: Send + Sync + 'static {
-    fn load(&self) -> BoxFuture<'_, Result<Vec<(String, R)>, BoxError>>;
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<R>, BoxError>>;
+/// A table value with its type erased, comparable with another of its kind.
+pub(crate) struct Value(Box<dyn DynValue>);
+
+trait DynValue: Send + Sync + 'static {
+    fn as_any(&self) -> &dyn Any;
+    fn eq_dyn(&self, other: &dyn DynValue) -> bool;
+}
+
+impl<V: PartialEq + Send + Sync + 'static> DynValue for V {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn eq_dyn(&self, other: &dyn DynValue) -> bool {
+        other.as_any().downcast_ref::<V>() == Some(self)
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_dyn(&*other.0)
+    }
+}
+
+/// A [`Table`] with its value type erased, and the factory that turns its
+/// values into runnables, as a [`DynamicGroup`](crate::DynamicGroup) holds it.
+pub(crate) trait ErasedTable: Send + Sync + 'static {
+    fn load(&self) -> BoxFuture<'_, Result<Vec<(String, Value)>, BoxError>>;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Value>, BoxError>>;
+    fn make(&self, key: &str, value: &Value) -> BoxRunnable;
     fn changed(&self) -> BoxFuture<'_, ()>;
     fn epoch(&self, key: &str) -> Option<u64>;
     fn release(&self, key: &str);
+    fn skipped(&self) -> Vec<(String, String)>;
 }
 
-/// A table and the factory that turns its values into `R`.
+/// A table and the factory that turns its values into runnables.
 pub(crate) struct Erased<T, F, V> {
     table: T,
     factory: F,
@@ -135,30 +172,36 @@ impl<T, F, V> Erased<T, F, V> {
     }
 }
 
-impl<V: 'static, R, T, F> ErasedTable<R> for Erased<T, F, V>
+impl<V, T, F> ErasedTable for Erased<T, F, V>
 where
+    V: PartialEq + Send + Sync + 'static,
     T: Table<V>,
-    F: Fn(&str, &V) -> R + Send + Sync + 'static,
-    R: Send + 'static,
+    F: Fn(&str, &V) -> BoxRunnable + Send + Sync + 'static,
 {
-    fn load(&self) -> BoxFuture<'_, Result<Vec<(String, R)>, BoxError>> {
+    fn load(&self) -> BoxFuture<'_, Result<Vec<(String, Value)>, BoxError>> {
         Box::pin(async move {
             let entries = self.table.load().await?;
             Ok(entries
                 .into_iter()
-                .map(|(k, v)| {
-                    let r = (self.factory)(&k, &v);
-                    (k, r)
-                })
+                .map(|(k, v)| (k, Value(Box::new(v))))
                 .collect())
         })
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<R>, BoxError>> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Value>, BoxError>> {
         Box::pin(async move {
             let v = self.table.get(key).await?;
-            Ok(v.map(|v| (self.factory)(key, &v)))
+            Ok(v.map(|v| Value(Box::new(v))))
         })
+    }
+
+    fn make(&self, key: &str, value: &Value) -> BoxRunnable {
+        let v = value
+            .0
+            .as_any()
+            .downcast_ref::<V>()
+            .expect("a value of this table");
+        (self.factory)(key, v)
     }
 
     fn changed(&self) -> BoxFuture<'_, ()> {
@@ -171,6 +214,10 @@ where
 
     fn release(&self, key: &str) {
         self.table.release(key);
+    }
+
+    fn skipped(&self) -> Vec<(String, String)> {
+        self.table.skipped()
     }
 }
 

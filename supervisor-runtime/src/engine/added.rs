@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
 use super::group::{group_runnable, new_group, run_group, GroupShared, Msg, StopSignal};
+use super::runnable::BoxRunnable;
 use super::state::GroupState;
 use super::timers::TimerKind;
 use super::{ChildSpec, Spec};
@@ -39,6 +40,30 @@ pub(crate) struct Added {
     free: Vec<u32>,
     /// A removed child ended since the group's task last looked.
     pub(crate) forgotten: bool,
+    /// Asked before a child added at runtime restarts.
+    gate: Option<Arc<dyn RestartGate>>,
+}
+
+/// Asked before a child added at runtime restarts: a dynamic group asks its
+/// table whether the child's entry is still there, and with which value.
+pub(crate) trait RestartGate: Send + Sync + 'static {
+    /// `None`: restart as planned without asking (a child outside the
+    /// table). `Some(answer)`: the restart waits for `answer`.
+    fn check(&self, name: &Arc<str>) -> Option<BoxFuture<'static, GateAnswer>>;
+}
+
+/// A boxed future, as the gate returns them.
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The gate's answer about one restart.
+pub(crate) enum GateAnswer {
+    /// Restart as planned.
+    Restart,
+    /// Restart, running this instead (its value changed).
+    RestartWith(BoxRunnable),
+    /// Do not restart: the node ends `Stopped` and is removed.
+    Gone,
 }
 
 impl Added {
@@ -150,6 +175,79 @@ impl GroupState {
             if a.names.get(&name) == Some(&i) {
                 a.names.remove(&name);
             }
+        }
+    }
+
+    /// A child added at runtime is to restart: if the group has a gate, the
+    /// restart waits for its answer.
+    pub(crate) fn ask_gate(&mut self, i: u32) {
+        let Some(gate) = self.added.as_ref().and_then(|a| a.gate.clone()) else {
+            return;
+        };
+        let name = self.child_spec(i).name.clone();
+        let Some(answer) = gate.check(&name) else {
+            return;
+        };
+        let gen = self.slots[i as usize].gen();
+        self.mutate(i, |s| s.gate_wait());
+        let tx = self.link.tx.clone();
+        tokio::spawn(async move {
+            let answer = answer.await;
+            let _ = tx.send(Msg::Gate {
+                idx: i,
+                gen,
+                answer,
+            });
+        });
+    }
+
+    /// The gate answered about the restart of incarnation `gen` of child `i`.
+    pub(crate) fn on_gate(&mut self, i: u32, gen: u32, answer: GateAnswer) {
+        let Some(s) = self.slots.get(i as usize) else {
+            return;
+        };
+        if s.gen() != gen || !s.is_gated() {
+            return; // stopped, removed or started again meanwhile
+        }
+        self.mutate(i, |s| s.gate_answered());
+        match answer {
+            GateAnswer::Restart => self.work.push_back(i),
+            GateAnswer::RestartWith(r) => {
+                self.set_runnable(i, r);
+                self.work.push_back(i);
+            }
+            GateAnswer::Gone => {
+                tracing::info!(node = %self.log_name(i), "its table entry is gone: not restarted");
+                self.remove(i);
+            }
+        }
+    }
+
+    /// Child `i` (added at runtime) runs `r` from its next incarnation on.
+    fn set_runnable(&mut self, i: u32, r: BoxRunnable) {
+        let n = self.spec.children.len();
+        let a = self.added();
+        let old = &mut a.extra[i as usize - n];
+        *old = ChildSpec::with_opts_of(old, r);
+    }
+
+    /// Child `i` (added at runtime) restarts now running `r`, without
+    /// counting as a failure or waiting for a backoff (its value changed).
+    pub(crate) fn replace(&mut self, i: u32, r: BoxRunnable) {
+        self.set_runnable(i, r);
+        let s = &self.slots[i as usize];
+        if s.is_removed() || self.stopping {
+            return;
+        }
+        let now = Instant::now();
+        self.mutate(i, |s| {
+            s.gate_answered();
+            s.want_restart(now);
+        });
+        if self.slots[i as usize].running() {
+            self.mark_stop(i);
+        } else {
+            self.work.push_back(i);
         }
     }
 
@@ -332,6 +430,29 @@ impl OpenGroup {
     /// Reports healthy after `d` at the latest, even if some children are not.
     pub(crate) fn healthy_within(&self, d: Duration) {
         self.0.lock().healthy_within(d);
+    }
+
+    /// The gate asked before children added at runtime restart.
+    pub(crate) fn set_gate(&self, gate: Arc<dyn RestartGate>) {
+        self.0.lock().added().gate = Some(gate);
+    }
+
+    /// The child under `name` restarts now running `r` (its value changed);
+    /// false if there is no such child.
+    pub(crate) fn replace(&self, name: &str, r: BoxRunnable) -> bool {
+        let mut st = self.0.lock();
+        let Some(i) = st.slot_of(name) else {
+            return false;
+        };
+        st.replace(i, r);
+        drop(st);
+        self.0.poke();
+        true
+    }
+
+    /// What the group reports about itself in snapshots.
+    pub(crate) fn set_notes(&self, notes: Vec<String>) {
+        *self.0.notes.lock().unwrap_or_else(|p| p.into_inner()) = notes;
     }
 
     /// Holds (or releases) the group's health report: it does not report

@@ -1,10 +1,11 @@
 //! [`Context`]: what one incarnation of a node sees of its supervisor.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::added::SpawnedSet;
 use super::group::{GroupShared, Link, Msg};
@@ -84,6 +85,10 @@ struct Lazy {
     name: OnceLock<Box<str>>,
     /// The group this node runs, or the set of children it spawned.
     sub: OnceLock<Arc<GroupShared>>,
+    /// The fencing epoch of a keyed child's claim.
+    epoch: OnceLock<u64>,
+    /// The heartbeat of a node with a watchdog.
+    heartbeat: OnceLock<Heartbeat>,
     extra: Mutex<Extra>,
 }
 
@@ -108,6 +113,33 @@ struct Extra {
     on_cancel: Vec<Box<dyn FnOnce() + Send>>,
     forced: Option<SharedError>,
     set: Option<SpawnedSet>,
+}
+
+/// When an incarnation with a watchdog last called [`Context::alive`]:
+/// milliseconds since the heartbeat was armed, in one atomic.
+pub(crate) struct Heartbeat {
+    base: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Heartbeat {
+    fn new() -> Self {
+        Heartbeat {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// It is alive now.
+    pub(crate) fn beat(&self) {
+        let ms = self.base.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When it was last alive.
+    pub(crate) fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -248,7 +280,16 @@ impl Context {
     /// once healthy, the node must call it at least every `D`, or its
     /// incarnation fails with "no heartbeat for D". Costs one atomic store;
     /// nothing at all is watched when the node has no watchdog.
-    pub fn alive(&self) {}
+    pub fn alive(&self) {
+        if let Some(hb) = self.inner.lazy.get().and_then(|l| l.heartbeat.get()) {
+            hb.beat();
+        }
+    }
+
+    /// Arms the heartbeat of a node with a watchdog; returns it.
+    pub(crate) fn heartbeat(&self) -> &Heartbeat {
+        self.inner.lazy().heartbeat.get_or_init(Heartbeat::new)
+    }
 
     /// The fencing epoch of this keyed child's claim, when the table that
     /// drives it leases keys to one process of a fleet: it grows with every
@@ -256,7 +297,13 @@ impl Context {
     /// downstream (write it next to what this child writes, and refuse
     /// writes that carry an older one). `None` for every other node.
     pub fn epoch(&self) -> Option<u64> {
-        None
+        self.inner.lazy.get().and_then(|l| l.epoch.get().copied())
+    }
+
+    /// Sets the epoch [`epoch`](Context::epoch) returns (once, before the
+    /// incarnation runs).
+    pub(crate) fn set_epoch(&self, epoch: u64) {
+        let _ = self.inner.lazy().epoch.set(epoch);
     }
 
     /// Resolves once this incarnation is asked to stop (at once if it already was).

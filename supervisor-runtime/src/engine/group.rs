@@ -52,6 +52,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::added::GateAnswer;
 use super::context::Context;
 use super::ending::TaskEnd;
 use super::incarnation;
@@ -80,6 +81,12 @@ pub(crate) enum Msg {
         gen: u32,
         end: TaskEnd,
     },
+    /// The gate answered about the restart of incarnation `gen` of child `idx`.
+    Gate {
+        idx: u32,
+        gen: u32,
+        answer: GateAnswer,
+    },
     /// Children were added from outside the group's task; look at the work list.
     Poke,
     /// The owner of a spawned set has ended `done`: the set may complete.
@@ -101,6 +108,10 @@ pub(crate) struct GroupShared {
     state: Mutex<GroupState>,
     /// Woken when a removed child has ended, and when the group has.
     pub(crate) ended: Notify,
+    /// What the group reports about itself in snapshots (a dynamic group:
+    /// the table entries it skipped). A lock of its own, never held while
+    /// another is taken.
+    pub(crate) notes: Mutex<Vec<String>>,
 }
 
 impl GroupShared {
@@ -136,6 +147,7 @@ pub(crate) fn new_group(
         state: Mutex::new(GroupState::new(link.clone(), spec, open)),
         link,
         ended: Notify::new(),
+        notes: Mutex::new(Vec::new()),
     });
     (shared, rx)
 }

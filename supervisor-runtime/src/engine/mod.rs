@@ -20,7 +20,7 @@ mod timers;
 mod tree;
 mod walk;
 
-pub(crate) use added::{OpenGroup, Removal, WeakOpenGroup};
+pub(crate) use added::{BoxFuture, GateAnswer, OpenGroup, Removal, RestartGate, WeakOpenGroup};
 pub use context::{Cancelled, Context};
 pub(crate) use group::group_runnable;
 pub(crate) use incarnation::spawn as spawn_incarnation;

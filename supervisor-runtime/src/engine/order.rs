@@ -33,12 +33,12 @@ impl GroupState {
         self.spec.dependents.get(i)
     }
 
-    /// Starts child `i` if it wants to and may: not removed, not in a
-    /// restart batch still ending, past its delay, its dependencies
-    /// settled, and no shutdown under way.
+    /// Starts child `i` if it wants to and may: not removed, not waiting for
+    /// its gate, not in a restart batch still ending, past its delay, its
+    /// dependencies settled, and no shutdown under way.
     pub(crate) fn try_start(&mut self, i: u32) {
         let s = &self.slots[i as usize];
-        if !s.wants_start() || s.running() || s.is_removed() || self.stopping {
+        if !s.wants_start() || s.running() || s.is_removed() || s.is_gated() || self.stopping {
             return;
         }
         if self.batch.contains(&i) || s.delayed(Instant::now()) {
@@ -89,6 +89,7 @@ impl GroupState {
             self.timers.push(now + t, i, gen, TimerKind::StartTimeout);
         }
         if auto {
+            self.watch(i);
             self.work.extend(self.spec.dependents.get(i));
         }
     }

@@ -12,7 +12,7 @@ use super::state::GroupState;
 use super::timers::TimerKind;
 use crate::error::{Error, ErrorKind, Reason, SharedError};
 use crate::observe::state::NodeState;
-use crate::spec::options::{Backoff, Restart};
+use crate::spec::options::{AutoShutdown, Backoff, Restart};
 
 impl GroupState {
     /// The task of incarnation `gen` of child `i` has ended (with the
@@ -43,6 +43,7 @@ impl GroupState {
         self.work.extend(self.spec.dependents.get(i));
         self.wake_deps(i);
         let removed = ended.removed;
+        let by_itself = !matches!(ending, Ending::Stopped(_) | Ending::StopTree(_));
         match ending {
             Ending::Stopped(err) => {
                 if let Some(e) = &err {
@@ -52,6 +53,9 @@ impl GroupState {
                     tracing::info!(node = %self.log_name(i), "stopped");
                 }
                 let next = if self.slots[i as usize].wants_start() && !removed {
+                    // Stopped to restart (its batch, or a new value): its
+                    // turn may have come.
+                    self.work.push_back(i);
                     NodeState::Backoff
                 } else {
                     NodeState::Stopped
@@ -98,6 +102,31 @@ impl GroupState {
         }
         if removed && !self.slots[i as usize].is_live() {
             self.forget(i);
+        } else if by_itself && !self.slots[i as usize].is_live() && self.child_spec(i).significant()
+        {
+            self.significant_ended(i);
+        }
+    }
+
+    /// A significant child has ended for good by itself: with
+    /// `auto_shutdown`, the group may end (OTP 24). It stops its other
+    /// children in stop order and ends normally (`Ok`): its parent treats
+    /// that as the exit of a child that returned `Ok(())`.
+    fn significant_ended(&mut self, i: u32) {
+        let now = match self.spec.auto_shutdown {
+            AutoShutdown::Never => false,
+            AutoShutdown::AnySignificant => true,
+            AutoShutdown::AllSignificant => (0..self.spec.children.len() as u32).all(|k| {
+                !self.spec.children[k as usize].significant() || !self.slots[k as usize].is_live()
+            }),
+        };
+        if now && !self.stopping {
+            tracing::info!(
+                group = %self.link.name,
+                node = %self.log_name(i),
+                "significant child ended: the group stops (auto_shutdown)"
+            );
+            self.stop_all();
         }
     }
 
@@ -170,6 +199,11 @@ impl GroupState {
             if batch && !self.batch.contains(&m) {
                 self.batch.push(m);
             }
+        }
+        if i >= self.spec.children.len() as u32 {
+            // Added at runtime: its gate (a dynamic group's table) may
+            // still say that it is gone.
+            self.ask_gate(i);
         }
         tracing::warn!(node = %self.log_name(i), delay = ?(at - now), "restarting");
     }

@@ -41,6 +41,9 @@ const EVER_ABORTED: u16 = 1 << 8;
 const EVER_UNSTOPPED: u16 = 1 << 9;
 /// Removed and ended: the slot is free for reuse.
 const FREED: u16 = 1 << 10;
+/// Its restart waits for its group's gate to answer (a keyed child whose
+/// table is asked whether its entry is still there).
+const GATED: u16 = 1 << 11;
 
 /// One child position of a group.
 pub(crate) struct Slot {
@@ -158,6 +161,11 @@ impl Slot {
 
     pub(crate) fn is_freed(&self) -> bool {
         self.has(FREED)
+    }
+
+    /// Its restart waits for the gate's answer.
+    pub(crate) fn is_gated(&self) -> bool {
+        self.has(GATED)
     }
 
     /// Its last incarnation had to be aborted.
@@ -321,14 +329,24 @@ impl Slot {
         n
     }
 
+    /// Its restart waits until the gate answers.
+    pub(crate) fn gate_wait(&mut self) {
+        self.flags |= GATED;
+    }
+
+    /// The gate answered.
+    pub(crate) fn gate_answered(&mut self) {
+        self.flags &= !GATED;
+    }
+
     /// It will not start again in this incarnation of the group.
     pub(crate) fn cancel_start(&mut self) {
-        self.flags &= !WANT_START;
+        self.flags &= !(WANT_START | GATED);
     }
 
     /// Removed at runtime: never starts again.
     pub(crate) fn remove(&mut self) {
-        self.flags = (self.flags | REMOVED) & !WANT_START;
+        self.flags = (self.flags | REMOVED) & !(WANT_START | GATED);
     }
 
     /// Removed and ended: frees what its last incarnation held.

@@ -212,6 +212,7 @@ impl GroupState {
                     self.mutate(idx, |s| s.transition_to_healthy(Instant::now()));
                     self.set_state(idx, NodeState::Healthy, None, None);
                     tracing::info!(node = %self.log_name(idx), "healthy");
+                    self.watch(idx);
                     self.work.extend(self.spec.dependents.get(idx));
                 }
             }
@@ -237,6 +238,7 @@ impl GroupState {
                 }
             }
             Msg::Exit { idx, gen, end } => self.on_exit(idx, gen, end),
+            Msg::Gate { idx, gen, answer } => self.on_gate(idx, gen, answer),
             Msg::Poke => {}
             Msg::Seal => {
                 if let Some(a) = &mut self.added {

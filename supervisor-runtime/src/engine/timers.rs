@@ -33,6 +33,24 @@ pub(crate) enum TimerKind {
     AbortGrace,
     /// A dynamic group stops waiting for its first children to be healthy.
     HealthWait,
+    /// A healthy child with a watchdog must have called `ctx.alive()` since.
+    Watchdog,
+}
+
+/// A duration as people write it: `10s`, `250ms`, `1.5s`.
+pub(crate) struct Short(pub(crate) Duration);
+
+impl std::fmt::Display for Short {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        if d.subsec_nanos() == 0 {
+            write!(f, "{}s", d.as_secs())
+        } else if d.subsec_nanos() % 1_000_000 == 0 && d.as_secs() == 0 {
+            write!(f, "{}ms", d.subsec_millis())
+        } else {
+            write!(f, "{d:?}")
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,6 +90,42 @@ impl Timers {
 }
 
 impl GroupState {
+    /// Child `i` is healthy now: if it has a watchdog, it must call
+    /// `ctx.alive()` within the timeout from now on.
+    pub(crate) fn watch(&mut self, i: u32) {
+        let Some(d) = self.child_spec(i).watchdog() else {
+            return;
+        };
+        let s = &self.slots[i as usize];
+        if let Some(ctx) = s.ctx() {
+            ctx.heartbeat().beat();
+            self.timers
+                .push(Instant::now() + d, i, s.gen(), TimerKind::Watchdog);
+        }
+    }
+
+    /// The watchdog of child `i` is due: silence for its timeout is a failure.
+    fn check_heartbeat(&mut self, i: u32, now: Instant) {
+        let s = &self.slots[i as usize];
+        if !s.running() || s.state() != NodeState::Healthy || s.stop_requested() {
+            return; // done, stopping or over: nothing to watch
+        }
+        let (Some(d), Some(ctx)) = (self.child_spec(i).watchdog(), s.ctx()) else {
+            return;
+        };
+        let due = ctx.heartbeat().last() + d;
+        if now < due {
+            let gen = s.gen();
+            self.timers.push(due, i, gen, TimerKind::Watchdog);
+            return;
+        }
+        tracing::warn!(node = %self.log_name(i), timeout = ?d, "no heartbeat: the watchdog fails it");
+        self.fail_running(
+            i,
+            Arc::new(Reason(format!("no heartbeat for {}", Short(d)))),
+        );
+    }
+
     /// Applies every timer that is due.
     pub(crate) fn fire_timers(&mut self) {
         let now = Instant::now();
@@ -117,6 +171,7 @@ impl GroupState {
                         }
                     }
                 }
+                TimerKind::Watchdog => self.check_heartbeat(i, now),
                 TimerKind::HealthWait => {}
             }
         }

@@ -19,6 +19,8 @@ struct Visit<'a> {
     local: &'a Arc<str>,
     slot: &'a Slot,
     depth: usize,
+    /// The group this node runs, if it runs one (and it is not anonymous).
+    sub: Option<&'a Arc<GroupShared>>,
 }
 
 /// Visits every node below `top`, parents before children in start order,
@@ -51,18 +53,18 @@ fn walk(top: &Arc<GroupShared>, f: &mut dyn FnMut(&Visit<'_>)) {
                 continue;
             }
             let anonymous = spec.name.is_empty();
+            let sub = slot.ctx().and_then(|c| c.inner.sub());
             if !anonymous {
                 f(&Visit {
                     group: &group.link.name,
                     local: &spec.name,
                     slot,
                     depth,
+                    sub,
                 });
             }
             let d = if anonymous { depth } else { depth + 1 };
-            slot.ctx()
-                .and_then(|c| c.inner.sub().cloned())
-                .map(|s| (s, d))
+            sub.cloned().map(|s| (s, d))
         };
         if let Some((sub, d)) = sub {
             let order = order_of(&sub);
@@ -85,6 +87,10 @@ pub(crate) fn snapshot(top: &Arc<GroupShared>) -> Snapshot {
             incarnation: slot.incarnation(),
             depth: v.depth,
             since: now.saturating_duration_since(slot.since()),
+            notes: v
+                .sub
+                .map(|g| g.notes.lock().unwrap_or_else(|p| p.into_inner()).clone())
+                .unwrap_or_default(),
         });
     });
     Snapshot::from_nodes(nodes)

@@ -23,6 +23,9 @@ pub struct NodeSnapshot {
     pub depth: usize,
     /// How long it has been in `state`, at the moment of the snapshot.
     pub since: Duration,
+    /// What the node reports about itself: for a dynamic group, the table
+    /// entries it skipped and why (a bad key, a value that does not decode).
+    pub notes: Vec<String>,
 }
 
 /// The whole tree at one moment: every node with its state, restart count
@@ -96,6 +99,9 @@ impl fmt::Display for Snapshot {
             }
             if let Some(e) = &node.last_error {
                 line.push_str(&format!("  last error: {e}"));
+            }
+            for note in &node.notes {
+                line.push_str(&format!("  note: {note}"));
             }
             writeln!(f, "{}", line.trim_end())?;
         }

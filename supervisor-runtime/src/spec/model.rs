@@ -146,6 +146,15 @@ impl<R: Leaf> ChildSpec<R> {
         }
     }
 
+    /// The same child (name and options) running `runnable` instead.
+    pub(crate) fn with_opts_of(other: &Self, runnable: R) -> Self {
+        ChildSpec {
+            name: other.name.clone(),
+            runnable,
+            opts: other.opts.clone(),
+        }
+    }
+
     /// An anonymous group (`ctx.spawn_group`): no name of its own.
     pub(crate) fn anonymous(runnable: R) -> Self {
         Self::plain("".into(), runnable)

@@ -1,7 +1,10 @@
 //! [`DynamicGroup`]: a node whose children are added and removed at runtime
-//! by key, optionally driven by a [`Table`] of the desired set.
+//! by key, optionally driven by a [`Table`] of the desired set (the table
+//! side is in `follow.rs`).
 
-use std::collections::{BTreeMap, HashSet};
+mod follow;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -9,9 +12,11 @@ use std::time::Duration;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::table::{Erased, ErasedTable, Table};
+use self::follow::TableGate;
+use super::table::{Erased, ErasedTable, Table, Value};
 use crate::engine::{
-    spawn_incarnation, BoxRunnable, ChildSpec, Context, OpenGroup, Runnable, Spec, WeakOpenGroup,
+    spawn_incarnation, BoxRunnable, ChildSpec, Context, OpenGroup, Removal, Runnable, Spec,
+    WeakOpenGroup,
 };
 use crate::error::{Error, ErrorKind};
 use crate::observe::state::NodeState;
@@ -36,15 +41,15 @@ impl Token {
     }
 }
 
-type Source = dyn ErasedTable<BoxRunnable>;
-
 /// A node whose children are added and removed at runtime, by key, from
 /// anywhere that holds a clone (an HTTP handler, another child).
 ///
 /// At most one live child per key; keyed children are permanent by default
 /// and follow the group's backoff and intensity (defaults: parallel,
-/// one_for_one, 3 restarts within 5 s). Registered children survive
-/// restarts of the group: a new incarnation starts all of them again.
+/// one_for_one, 3 restarts within 5 s). Children registered with
+/// [`add`](DynamicGroup::add) survive restarts of the group: a new
+/// incarnation starts all of them again. Children a [`Table`] drives are
+/// whatever the table says when the new incarnation reads it.
 ///
 /// ```
 /// use supervisor_runtime::{Child, Context, DynamicGroup, Group};
@@ -74,7 +79,9 @@ pub struct DynamicGroup {
 struct DynInner {
     id: u64,
     reg: Mutex<Registry>,
-    source: Option<Arc<Source>>,
+    source: Option<Arc<dyn ErasedTable>>,
+    /// One reconcile at a time.
+    reconciling: tokio::sync::Mutex<()>,
     period: Duration,
     health_wait: Duration,
     intensity: Intensity,
@@ -89,12 +96,15 @@ struct Registry {
     current: WeakOpenGroup,
     /// The tree it last ran in has shut down.
     closed: bool,
+    /// The table entries skipped by the last read, with why.
+    skipped: BTreeMap<String, String>,
 }
 
 struct Entry {
     runnable: BoxRunnable,
     seq: u64,
-    from_table: bool,
+    /// For a child the table drives: the value it runs with.
+    table: Option<Value>,
 }
 
 impl std::fmt::Debug for DynamicGroup {
@@ -118,27 +128,57 @@ impl DynamicGroup {
     }
 
     /// A group driven by `table`: each entry `(key, value)` runs
-    /// `factory(key, &value)` under `key`. Entries that disappear from the
-    /// table are stopped and not restarted. Reconciled when the group
-    /// starts, every minute (see [`reconcile_every`](DynamicGroup::reconcile_every))
-    /// and on [`reconcile`](DynamicGroup::reconcile). Children added with
-    /// [`add`](DynamicGroup::add) are left alone by the table.
-    pub fn with_table<V: 'static, R: Runnable>(
+    /// `factory(key, &value)` under `key`, as `<group>.<key>`.
+    ///
+    /// The table is the only truth about which of these children run (the
+    /// semantics of go.pact.im's table-driven supervisor):
+    ///
+    /// - It is read when the group starts (the group reports healthy once
+    ///   those children are, or after [`healthy_within`](DynamicGroup::healthy_within)),
+    ///   whenever the table announces a change ([`Table::changed`]), every
+    ///   minute (see [`reconcile_every`](DynamicGroup::reconcile_every)) and
+    ///   on [`reconcile`](DynamicGroup::reconcile).
+    /// - It is asked again before every restart of a child it drives
+    ///   ([`Table::get`]): an entry that is gone is not restarted (the node
+    ///   ends `Stopped`), so a child may remove itself by deleting its own
+    ///   entry and then returning. Until the table answers, the child waits
+    ///   (in `Backoff`), however short its backoff.
+    /// - A child whose entry is gone is stopped and not restarted; a changed
+    ///   value (`V: PartialEq`) restarts that child with the new value, at
+    ///   once and without counting against the group's intensity.
+    /// - Reading never blocks the group's task. A table that cannot be read
+    ///   leaves the children as they are, says why at `warn`, and is read
+    ///   again with backoff (200 ms, doubling up to the period).
+    /// - Entries with a bad key, and entries the table itself skipped
+    ///   ([`Table::skipped`]), are logged at `warn` once and listed in the
+    ///   `notes` of the group's node in snapshots; they never stop the others.
+    /// - Each incarnation of a child reads its table's fencing epoch
+    ///   ([`Table::epoch`]) as `ctx.epoch()`. Once a child has ended for
+    ///   good here (its entry gone, or the group stopped), the table is told
+    ///   with [`Table::release`].
+    ///
+    /// Children added with [`add`](DynamicGroup::add) are left alone by the
+    /// table; a table entry whose key is taken by one of them is skipped.
+    pub fn with_table<V, R: Runnable>(
         table: impl Table<V>,
         factory: impl Fn(&str, &V) -> R + Send + Sync + 'static,
-    ) -> Self {
-        let source: Arc<Source> = Arc::new(Erased::new(table, move |k: &str, v: &V| {
+    ) -> Self
+    where
+        V: PartialEq + Send + Sync + 'static,
+    {
+        let source: Arc<dyn ErasedTable> = Arc::new(Erased::new(table, move |k: &str, v: &V| {
             factory(k, v).boxed()
         }));
         Self::build(Some(source))
     }
 
-    fn build(source: Option<Arc<Source>>) -> Self {
+    fn build(source: Option<Arc<dyn ErasedTable>>) -> Self {
         DynamicGroup {
             inner: Arc::new(DynInner {
                 id: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
                 reg: Mutex::new(Registry::default()),
                 source,
+                reconciling: tokio::sync::Mutex::new(()),
                 period: Duration::from_secs(60),
                 health_wait: Duration::from_secs(5),
                 intensity: Intensity::default(),
@@ -211,10 +251,10 @@ impl DynamicGroup {
     /// restart), or a group whose tree has shut down.
     pub async fn add(&self, key: &str, r: impl Runnable) -> Result<Token, Error> {
         check_name(key)?;
-        self.insert(key, r.boxed(), false)
+        self.insert(key, r.boxed(), None)
     }
 
-    fn insert(&self, key: &str, r: BoxRunnable, from_table: bool) -> Result<Token, Error> {
+    fn insert(&self, key: &str, r: BoxRunnable, table: Option<Value>) -> Result<Token, Error> {
         let mut reg = self.reg();
         if reg.closed {
             return Err(Error::new(
@@ -262,7 +302,7 @@ impl DynamicGroup {
             Entry {
                 runnable: r,
                 seq,
-                from_table,
+                table,
             },
         );
         Ok(Token {
@@ -308,7 +348,7 @@ impl DynamicGroup {
     }
 
     /// Stops the child under `key`; returns what to wait on for its end.
-    fn stop_key(reg: &Registry, key: &str) -> Option<crate::engine::Removal> {
+    fn stop_key(reg: &Registry, key: &str) -> Option<Removal> {
         reg.current.upgrade()?.remove(key)
     }
 
@@ -323,75 +363,14 @@ impl DynamicGroup {
         self.reg().current.upgrade()?.state_of(key)
     }
 
-    /// Reads the table now and applies it: adds what is new, stops what is gone.
+    /// Reads the table now and applies it: adds what is new, restarts what
+    /// changed, stops what is gone. A table that cannot be read is logged
+    /// at `warn` and changes nothing.
     pub async fn reconcile(&self) {
-        let Some(source) = self.inner.source.clone() else {
-            return;
-        };
-        let desired = match source.load().await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the dynamic group's table; children left as they are");
-                return;
-            }
-        };
-        let wanted: HashSet<&str> = desired.iter().map(|(k, _)| k.as_str()).collect();
-        let stale: Vec<String> = {
-            let reg = self.reg();
-            reg.entries
-                .iter()
-                .filter(|(k, e)| e.from_table && !wanted.contains(k.as_str()))
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        for key in stale {
-            let mut reg = self.reg();
-            reg.entries.remove(&key);
-            Self::stop_key(&reg, &key);
-        }
-        for (key, r) in desired {
-            if let Err(e) = check_name(&key) {
-                tracing::warn!(error = %e, "table entry skipped");
-                continue;
-            }
-            if self.reg().entries.contains_key(&key) {
-                continue;
-            }
-            if let Err(e) = self.insert(&key, r, true) {
-                tracing::warn!(error = %e, key = %key, "table entry not started");
-            }
+        if let Err(e) = self.reconcile_once().await {
+            tracing::warn!(error = %e, "could not read the dynamic group's table; children left as they are");
         }
     }
-
-    /// Follows the table while one incarnation of the group runs: reads it
-    /// at once, then on every announced change and every period.
-    async fn follow(self, source: Arc<Source>, group: WeakOpenGroup, stop: CancellationToken) {
-        let mut first = true;
-        loop {
-            let changed = source.changed();
-            tokio::pin!(changed);
-            // Registered before the read, so that a change made meanwhile counts.
-            let _ = futures_poll_once(changed.as_mut()).await;
-            self.reconcile().await;
-            if std::mem::take(&mut first) {
-                if let Some(g) = group.upgrade() {
-                    g.hold_healthy(false);
-                }
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = &mut changed => {}
-                _ = tokio::time::sleep(self.inner.period) => {}
-            }
-        }
-    }
-}
-
-/// Polls `fut` once, so that it registers its waker.
-async fn futures_poll_once<F: std::future::Future + Unpin>(
-    mut fut: F,
-) -> std::task::Poll<F::Output> {
-    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut fut).poll(cx))).await
 }
 
 impl Runnable for DynamicGroup {
@@ -415,12 +394,16 @@ impl Runnable for DynamicGroup {
         let stop = CancellationToken::new();
         if let Some(source) = self.inner.source.clone() {
             group.hold_healthy(true);
+            group.set_gate(Arc::new(TableGate::new(&self.inner)));
             tokio::spawn(self.clone().follow(source, group.downgrade(), stop.clone()));
         }
         let me = self.clone();
         spawn_incarnation(ctx, move |ctx| async move {
             let _stop_following = stop.drop_guard();
             let r = task.run(ctx).await;
+            // Every child has ended: the table's children are given back,
+            // and the next incarnation runs what the table says then.
+            me.release_all();
             if group.is_shutting_down() {
                 me.reg().closed = true;
             }
