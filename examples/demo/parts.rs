@@ -111,10 +111,25 @@ pub fn worker() -> Result<Command, BoxError> {
 }
 
 /// The worker process: a TCP echo server on a port of the system's choice.
-/// It stops when the supervisor sends SIGTERM (or dies).
+/// It stops when the supervisor sends SIGTERM, or when the demo is gone.
 pub async fn run_worker() -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    // If the demo itself is killed (SIGKILL, no chance to stop its
+    // children), this process is handed to another parent: end then, so
+    // that nothing of the demo outlives it.
+    #[cfg(unix)]
+    {
+        let parent = std::os::unix::process::parent_id();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(0);
+                }
+            }
+        });
+    }
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("{WORKER_READY} {}", listener.local_addr()?);
     loop {
