@@ -10,7 +10,9 @@
 //! | `GET /events` | every state change as [server-sent events](#events) |
 //!
 //! The view is read-only: nothing in it can stop, restart or change the
-//! tree. Mount your own handlers next to it for that.
+//! tree. Mount your own handlers next to it for that. The router keeps a
+//! clone of the handle, so the tree is not shut down by dropping the other
+//! handles while the router lives (see [`TreeHandle`]).
 //!
 //! ```no_run
 //! use supervisor_runtime::{Child, Context, Group};
