@@ -39,6 +39,16 @@
 //! to the event stream while nobody subscribes, and names are built only
 //! when something asks for them (a log line that is enabled, an event, a
 //! snapshot).
+//!
+//! # Features
+//!
+//! - `metrics`: per-node restart and failure counters, state gauges and
+//!   time-to-healthy histograms through the [`metrics`](https://docs.rs/metrics)
+//!   facade: `supervisor_restarts_total{node}`, `supervisor_failures_total{node}`,
+//!   `supervisor_node_state{node,state}` (1 for the current state),
+//!   `supervisor_time_to_healthy_seconds{node}`. Install any recorder (a
+//!   Prometheus exporter, say) before starting the tree. Without the feature
+//!   nothing is recorded and nothing is paid.
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 

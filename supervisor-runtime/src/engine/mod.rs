@@ -10,6 +10,7 @@ mod context;
 mod ending;
 mod group;
 mod incarnation;
+mod metrics;
 mod order;
 mod restart;
 mod runnable;

@@ -73,7 +73,11 @@ impl GroupState {
             slot.base(),
             auto,
         );
+        let again = slot.incarnation() > 0;
         let abort = super::spawn_child(&spec.runnable, ctx.clone());
+        if again {
+            super::metrics::restarted(&self.link.name, &spec.name);
+        }
         let now = Instant::now();
         self.mutate(i, |s| {
             s.transition_to_running(gen, ctx, abort, auto.then_some(now))

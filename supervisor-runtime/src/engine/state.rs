@@ -13,6 +13,7 @@ use super::added::Added;
 use super::budget::RestartBudget;
 use super::context::Context;
 use super::group::{Link, Msg};
+use super::metrics;
 use super::slot::Slot;
 use super::timers::Timers;
 use super::{ChildSpec, Spec};
@@ -154,7 +155,17 @@ impl GroupState {
         delay: Option<Duration>,
     ) {
         let now = Instant::now();
+        let (from, since) = {
+            let s = &self.slots[i as usize];
+            (s.state(), s.since())
+        };
         let changed = self.mutate(i, |s| s.enter(state, now));
+        if changed {
+            let local = &self.child_spec(i).name;
+            if !local.is_empty() {
+                metrics::state_changed(&self.link.name, local, from, state, now - since);
+            }
+        }
         if !changed && error.is_none() && delay.is_none() {
             return;
         }
