@@ -84,6 +84,13 @@ pub fn supervision_tree(input: TokenStream) -> TokenStream {
 /// | `shutdown` | a duration (`5s`, `0s` = brutal), `brutal`, `infinity` |
 /// | `ready` | `on_start`: healthy as soon as it runs, no `ctx.healthy()` needed |
 ///
+/// The `restart` default is part of the factory's return type (`impl
+/// Runnable + RunnableDefaults<Restart = Temporary>`, through the hidden
+/// `__private` module), so the compile-time checks of the trees that call
+/// it see it: `backoff` on a child whose runnable is `restart = temporary`
+/// is an error there, as is `significant` on one that is
+/// `restart = permanent`.
+///
 /// # Errors
 ///
 /// At compile time: a function that is not `async`; a first parameter that

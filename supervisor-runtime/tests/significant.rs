@@ -18,6 +18,11 @@ fn start(tree: Tree) -> (TreeHandle, Events) {
 
 /// `app` (sequential) runs `batch` (parallel, with `auto_shutdown`) then `after`.
 fn tree(lab: &Lab, auto: AutoShutdown, batch_restart: Restart) -> Tree {
+    assert_ne!(
+        auto,
+        AutoShutdown::Never,
+        "refused with significant children"
+    );
     Group::sequential("app")
         .child(Child::new("db", lab.child()))
         .group(
@@ -119,18 +124,16 @@ async fn a_significant_child_that_restarts_or_is_stopped_does_not_end_the_group(
         h.snapshot().node("app.batch").unwrap().state,
         NodeState::Healthy
     );
-    // With auto_shutdown never, a significant child's end changes nothing.
-    let lab2 = Lab::new();
-    let (h2, mut ev2) = start(tree(&lab2, AutoShutdown::Never, Restart::Transient));
-    ev2.wait("app.batch", NodeState::Healthy).await;
-    lab2.send("app.batch.job", Cmd::Exit).await;
-    ev2.wait("app.batch.job", NodeState::Stopped).await;
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(
-        h2.snapshot().node("app.batch").unwrap().state,
-        NodeState::Healthy
-    );
-    h2.shutdown().await;
+    // With auto_shutdown never, a significant child is refused (as in OTP).
+    let e = Group::parallel("app")
+        .child(
+            Child::new("job", Lab::new().child())
+                .restart(Restart::Transient)
+                .significant(),
+        )
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("auto_shutdown"), "{e}");
     // The shutdown itself stops significant children: no auto_shutdown then.
     let report = h.shutdown().await;
     assert!(report.is_clean());

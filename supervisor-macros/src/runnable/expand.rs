@@ -6,15 +6,16 @@
 //! ```
 //! becomes
 //! ```text
-//! fn db(url: String) -> impl Runnable {
+//! fn db(url: String) -> impl Runnable + RunnableDefaults<Restart = Transient> {
 //!     async fn __supervisor_body(ctx: Context, url: String) -> Result<(), E> { body }
-//!     Runnable::with_defaults(
+//!     declare::<Transient, _>(Runnable::with_defaults(
 //!         move |ctx: Context| child_future(__supervisor_body(ctx, ArgClone::__clone(&url))),
 //!         Defaults { restart: Some(Restart::Transient), shutdown: None, ready_on_start: false },
-//!     )
+//!     ))
 //! }
 //! ```
-//! (paths through `::supervisor::__private`, locals named at mixed-site).
+//! (without a `restart` default: `-> impl Runnable` and no `declare`;
+//! paths through `::supervisor::__private`, locals named at mixed-site).
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -67,23 +68,21 @@ pub(crate) fn expand(f: &RunnableFn<'_>, args: &RunnableArgs) -> TokenStream {
     let body_fn = body_ident();
 
     let arg_tys: Vec<_> = f.args.iter().map(|a| &a.ty).collect();
-    // The factory's locals are spanned at the argument's type, so that a
-    // type error in their use points there. They need no mixed-site
-    // hygiene: the only user code in the factory's scope is the body item,
-    // which cannot see locals (and a span mixing two hygiene contexts
-    // would make rustc report at the attribute instead).
+    // The factory's locals and the clones of the arguments sit at the
+    // argument's type (so that "not `Clone`" points there), resolved at
+    // mixed-site: rustc then treats them as macro output, and does not
+    // offer to borrow the argument (`config: &Config`), a fix that
+    // `#[runnable]` rejects. The clone names no type (`ArgClone::__clone(&arg)`),
+    // so `impl Trait` arguments need no special case.
     let arg_idents: Vec<Ident> = arg_tys
         .iter()
         .enumerate()
-        .map(|(i, ty)| format_ident!("__supervisor_arg{}", i, span = ty.span()))
+        .map(|(i, ty)| format_ident!("__supervisor_arg{}", i, span = at_mixed_site(ty.span())))
         .collect();
     let clones = arg_idents.iter().zip(&arg_tys).map(|(id, ty)| {
-        let p = private_at(ty.span());
-        if contains_impl_trait(ty) {
-            quote_spanned!(ty.span()=> #p::ArgClone::__clone(&#id))
-        } else {
-            quote_spanned!(ty.span()=> <#ty as #p::ArgClone>::__clone(&#id))
-        }
+        let span = at_mixed_site(ty.span());
+        let p = private_at(span);
+        quote_spanned!(span=> #p::ArgClone::__clone(&#id))
     });
 
     let mut inner_sig = item.sig.clone();
@@ -100,16 +99,9 @@ pub(crate) fn expand(f: &RunnableFn<'_>, args: &RunnableArgs) -> TokenStream {
     let call =
         quote_spanned!(ret.span()=> #p_ret::child_future(#body_at_ret(#ctx_at_ret, #(#clones),*)));
 
-    let restart = match args.restart {
+    let restart = match restart_type(args) {
         None => quote!(::core::option::Option::None),
-        Some(r) => {
-            let v = match r {
-                Restart::Permanent => quote!(Permanent),
-                Restart::Transient => quote!(Transient),
-                Restart::Temporary => quote!(Temporary),
-            };
-            quote!(::core::option::Option::Some(#p::Restart::#v))
-        }
+        Some(v) => quote!(::core::option::Option::Some(#p::Restart::#v)),
     };
     let shutdown = match args.shutdown {
         None => quote!(::core::option::Option::None),
@@ -121,22 +113,54 @@ pub(crate) fn expand(f: &RunnableFn<'_>, args: &RunnableArgs) -> TokenStream {
     };
     let ready = args.ready_on_start;
 
+    let runnable = quote! {
+        #p::Runnable::with_defaults(
+            move |#ctx_param| #call,
+            #p::Defaults {
+                restart: #restart,
+                shutdown: #shutdown,
+                ready_on_start: #ready,
+            },
+        )
+    };
+    let (ret, runnable) = declared(args, runnable);
+
     quote! {
         #(#outer_attrs)*
-        #vis fn #name #generics (#(#arg_idents: #arg_tys),*) -> impl #p::Runnable #where_clause {
+        #vis fn #name #generics (#(#arg_idents: #arg_tys),*) -> #ret #where_clause {
             #(#inner_attrs)*
             #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
             #inner_sig #block
 
-            #p::Runnable::with_defaults(
-                move |#ctx_param| #call,
-                #p::Defaults {
-                    restart: #restart,
-                    shutdown: #shutdown,
-                    ready_on_start: #ready,
-                },
-            )
+            #runnable
         }
+    }
+}
+
+/// The restart type of the attribute, as the name of a `Restart` variant
+/// (and of the `__private` type that stands for it).
+fn restart_type(args: &RunnableArgs) -> Option<TokenStream> {
+    args.restart.map(|r| match r {
+        Restart::Permanent => quote!(Permanent),
+        Restart::Transient => quote!(Transient),
+        Restart::Temporary => quote!(Temporary),
+    })
+}
+
+/// The factory's return type and value. With a `restart` default, the
+/// restart type is also part of the type (`impl Runnable +
+/// RunnableDefaults<Restart = Temporary>`), for the checks of the trees
+/// that use it: `supervision_tree!` rejects `backoff` on a child whose
+/// runnable is declared `temporary`, `significant` on one declared
+/// `permanent`.
+fn declared(args: &RunnableArgs, runnable: TokenStream) -> (TokenStream, TokenStream) {
+    let p = private();
+    match restart_type(args) {
+        None => (quote!(impl #p::Runnable), runnable),
+        Some(k) => (
+            quote!(impl #p::Runnable + #p::RunnableDefaults<Restart = #p::#k>),
+            quote!(#p::declare::<#p::#k, _>(#runnable)),
+        ),
     }
 }
 
@@ -144,7 +168,7 @@ pub(crate) fn expand(f: &RunnableFn<'_>, args: &RunnableArgs) -> TokenStream {
 /// arguments returning a placeholder runnable (so trees using it do not
 /// cascade), and the user's function kept inside it so its body is still
 /// checked.
-pub(crate) fn fallback(item: &ItemFn, errors: TokenStream) -> TokenStream {
+pub(crate) fn fallback(item: &ItemFn, args: &RunnableArgs, errors: TokenStream) -> TokenStream {
     let p = private();
     let (outer_attrs, _) = split_attrs(&item.attrs);
     let vis = &item.vis;
@@ -179,22 +203,21 @@ pub(crate) fn fallback(item: &ItemFn, errors: TokenStream) -> TokenStream {
         copy.attrs.clear();
         quote!(#[allow(unused, clippy::all)] #copy)
     };
+    // The same return type as the real factory, so that the trees using it
+    // do not report errors about its defaults.
+    let (ret, placeholder) = declared(args, quote!(#p::placeholder_runnable()));
     quote! {
         #errors
         #(#outer_attrs)*
         #[allow(unused_variables)]
-        #vis fn #name #generics (#(_: #tys),*) -> impl #p::Runnable #where_clause {
+        #vis fn #name #generics (#(_: #tys),*) -> #ret #where_clause {
             #kept
-            #p::placeholder_runnable()
+            #placeholder
         }
     }
 }
 
-/// Whether `ty` mentions `impl Trait` (which cannot be named in `<T as ..>`).
-fn contains_impl_trait(ty: &syn::Type) -> bool {
-    use quote::ToTokens;
-    ty.to_token_stream()
-        .into_iter()
-        .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
-        || ty.to_token_stream().to_string().contains("impl ")
+/// `span`'s location with mixed-site resolution.
+fn at_mixed_site(span: Span) -> Span {
+    span.resolved_at(Span::mixed_site())
 }

@@ -31,7 +31,7 @@ pub(crate) fn runnable(attr: TokenStream, item: TokenStream) -> TokenStream {
             let _ = errors.finish();
             expand::expand(&f, &args)
         }
-        _ => expand::fallback(&item, errors.into_compile_errors()),
+        _ => expand::fallback(&item, &args, errors.into_compile_errors()),
     }
 }
 

@@ -63,3 +63,29 @@ fn snapshot_runnable_fallback() {
         "fn database(ctx: Context, url: String) -> Result<(), DbError> { Ok(()) }"
     ));
 }
+
+#[test]
+fn restart_default_is_in_the_return_type() {
+    let declared =
+        "-> impl ::supervisor::__private::Runnable + ::supervisor::__private::RunnableDefaults<";
+    let item = "async fn cleanup(ctx: Context) -> Result<(), E> { Ok(()) }";
+    let with = expand("restart = temporary", item);
+    assert!(with.contains(declared), "{with}");
+    assert!(
+        with.contains("Restart = ::supervisor::__private::Temporary"),
+        "{with}"
+    );
+    let without = expand("shutdown = 1s", item);
+    assert!(!without.contains("RunnableDefaults"), "{without}");
+    // A broken function keeps the declared type, so that trees using it
+    // report nothing about its defaults.
+    let broken = expand(
+        "restart = transient",
+        "fn cleanup(ctx: Context) -> Result<(), E> { Ok(()) }",
+    );
+    assert!(broken.contains("compile_error"), "{broken}");
+    assert!(
+        broken.contains("Restart = ::supervisor::__private::Transient"),
+        "{broken}"
+    );
+}

@@ -4,16 +4,34 @@
 //! person could write by hand, through absolute `::supervisor::__private`
 //! paths. Each user expression appears exactly once, as the argument of
 //! `Child::new`, so a type error in it is reported on it.
+//!
+//! When a check depends on what a `#[runnable]` declares (see
+//! [`declared`](super::declared)), the leaves it needs are probed for their
+//! declared restart type into `let` slots, and the checks follow the tree:
+//!
+//! ```text
+//! {
+//!     let __declared0;
+//!     let __tree = Tree::new(Group::parallel("app")
+//!         .child(Child::new("cleanup", {
+//!             let __child = cleanup();
+//!             __declared0 = (&&Probe(&__child)).__declared();   // DeclaredRestart<K>
+//!             child(__child)
+//!         }).backoff(..)));
+//!     { trait MayRestart {..} impl<T: __private::MayRestart> MayRestart for T {} MayRestart::__check(&__declared0); }
+//!     __tree
+//! }
+//! ```
 
-use proc_macro2::{Literal, Span, TokenStream};
-use quote::{quote, quote_spanned};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Expr, LitStr};
 
 use super::ast::GroupKind;
 use super::model::{
-    Backoff, Common, Decay, GroupModel, Intensity, LeafModel, Model, NodeModel, Restart, Shutdown,
-    Strategy,
+    AutoShutdown, Backoff, Common, Decay, DeclaredCheck, DeclaredRule, GroupModel, Intensity,
+    LeafModel, Model, NodeModel, Restart, Shutdown, Strategy,
 };
 
 /// The path generated code reaches the runtime through.
@@ -27,11 +45,73 @@ pub(crate) fn private_at(span: Span) -> TokenStream {
     quote_spanned!(span=> ::supervisor::__private)
 }
 
-/// `Tree::new(Group::..(..).child(..)..)`.
+/// `Tree::new(Group::..(..).child(..)..)`, followed by the checks on
+/// declared defaults if there are any.
 pub(crate) fn expand(model: &Model) -> TokenStream {
     let p = private();
     let root = group(&model.root);
-    quote!(#p::Tree::new(#root))
+    let tree = quote!(#p::Tree::new(#root));
+    if model.declared_checks.is_empty() {
+        return tree;
+    }
+    let slots = (0..model.probes).map(|i| slot(i, Span::call_site()));
+    let checks = model.declared_checks.iter().map(declared_check);
+    let t = Ident::new("__tree", Span::mixed_site());
+    quote! {
+        {
+            #( let #slots; )*
+            let #t = #tree;
+            #( #checks )*
+            #t
+        }
+    }
+}
+
+/// The `let` slot of probe `i`, at `at`'s location (always mixed-site, so
+/// that the user's code cannot see it).
+fn slot(i: usize, at: Span) -> Ident {
+    format_ident!("__declared{}", i, span = at.resolved_at(Span::mixed_site()))
+}
+
+/// One check on declared defaults: a trait defined here, with the check's
+/// message, implemented through one of `__private`'s property traits, and
+/// asked of the probed slots. rustc reports it, on the option's tokens,
+/// while it type-checks the tree.
+fn declared_check(c: &DeclaredCheck) -> TokenStream {
+    let span = c.span;
+    let p = private_at(span);
+    let one = |i: &usize| {
+        let s = slot(*i, span);
+        quote_spanned!(span=> #p::declared(#s))
+    };
+    let (name, arg) = match &c.rule {
+        DeclaredRule::MayRestart(i) => ("MayRestart", one(i)),
+        DeclaredRule::HasRestartDefault(i) => ("HasRestartDefault", one(i)),
+        DeclaredRule::NotDeclaredPermanent(i) => ("NotDeclaredPermanent", one(i)),
+        DeclaredRule::AnyMayRestart(slots) => {
+            let slots = slots.iter().map(|i| slot(*i, span));
+            (
+                "AnyMayRestart",
+                quote_spanned!(span=> #p::siblings() #(.with(#slots))*),
+            )
+        }
+    };
+    // The local trait has the name of the property, so that rustc's help
+    // line reads "`MayRestart` is not implemented for `DeclaredRestart<Temporary>`".
+    let local = Ident::new(name, span.resolved_at(Span::mixed_site()));
+    let property = Ident::new(name, span);
+    let (message, label) = (&c.message, &c.label);
+    quote_spanned! {span=>
+        {
+            #[diagnostic::on_unimplemented(message = #message, label = #label)]
+            trait #local {
+                fn __check(&self) {}
+            }
+            #[diagnostic::do_not_recommend]
+            impl<T: #p::#property> #local for T {}
+            #local::__check(&#arg);
+        }
+    }
 }
 
 fn group(g: &GroupModel) -> TokenStream {
@@ -66,6 +146,14 @@ fn group(g: &GroupModel) -> TokenStream {
         let threshold = Literal::f64_suffixed(threshold);
         t.extend(quote!(.decay(#p::Decay::new(#half_life, #threshold, #pause))));
     }
+    if let Some(a) = g.auto_shutdown {
+        let v = match a {
+            AutoShutdown::Never => quote!(Never),
+            AutoShutdown::AnySignificant => quote!(AnySignificant),
+            AutoShutdown::AllSignificant => quote!(AllSignificant),
+        };
+        t.extend(quote!(.auto_shutdown(#p::AutoShutdown::#v)));
+    }
     common(&mut t, &g.common);
     for c in &g.children {
         t.extend(match c {
@@ -85,11 +173,17 @@ fn group(g: &GroupModel) -> TokenStream {
 fn leaf(l: &LeafModel) -> TokenStream {
     let p = private();
     let name = LitStr::new(&l.name, l.span);
-    let expr = child_expr(&l.expr);
+    let expr = match l.probe {
+        None => child_expr(&l.expr),
+        Some(i) => probed_child_expr(&l.expr, &slot(i, Span::call_site())),
+    };
     let mut t = quote!(#p::Child::new(#name, #expr));
     common(&mut t, &l.common);
     if l.ready_on_start {
         t.extend(quote!(.ready_on_start()));
+    }
+    if let Some(d) = l.watchdog {
+        t.extend(quote!(.watchdog(#d)));
     }
     t
 }
@@ -100,10 +194,46 @@ fn leaf(l: &LeafModel) -> TokenStream {
 pub(crate) fn child_expr(expr: &Expr) -> TokenStream {
     let span = expr.span();
     let p = private_at(span);
-    if let Expr::Closure(_) = expr {
-        quote_spanned!(span=> #p::child(#p::closure(#expr)))
+    let value = child_value(expr);
+    quote_spanned!(span=> #p::child(#value))
+}
+
+/// The same, with the declared restart type of the child's value probed
+/// into `slot` before it is checked and boxed.
+fn probed_child_expr(expr: &Expr, slot: &Ident) -> TokenStream {
+    let span = expr.span();
+    let p = private_at(span);
+    let value = child_value(expr);
+    let child = Ident::new("__child", span.resolved_at(Span::mixed_site()));
+    let pp = private();
+    quote! {
+        {
+            let #child = #value;
+            #slot = {
+                #[allow(unused_imports)]
+                use #pp::{ProbeDeclared as _, ProbeUndeclared as _};
+                (&&#pp::Probe(&#child)).__declared()
+            };
+            #p::child(#child)
+        }
+    }
+}
+
+/// The user's expression; a closure goes through `__private::closure`,
+/// spanned at its body, so that a future that is not `Send` is reported
+/// there, with rustc's account of the value held across an `.await`.
+/// (The call is wrapped in a block spanned at the whole closure, so that
+/// errors about the closure itself still point at it.)
+fn child_value(expr: &Expr) -> TokenStream {
+    if let Expr::Closure(c) = expr {
+        let span = expr.span();
+        let body = c.body.span();
+        let p = private_at(body);
+        let f = Ident::new("__closure", span.resolved_at(Span::mixed_site()));
+        let call = quote_spanned!(body=> #p::closure(#expr));
+        quote_spanned!(span=> { let #f = #call; #f })
     } else {
-        quote_spanned!(span=> #p::child(#expr))
+        expr.into_token_stream()
     }
 }
 
@@ -135,6 +265,9 @@ fn common(t: &mut TokenStream, c: &Common) {
     if !c.after.is_empty() {
         let names = &c.after;
         t.extend(quote!(.after([#(#names),*])));
+    }
+    if c.significant {
+        t.extend(quote!(.significant()));
     }
 }
 

@@ -2,7 +2,9 @@
 //! ([`validate`], [`graph`]) into a [`model`], then [`expand`] — or, when
 //! anything is wrong, [`fallback`].
 
+pub(crate) mod args;
 pub(crate) mod ast;
+pub(crate) mod declared;
 pub(crate) mod expand;
 pub(crate) mod fallback;
 pub(crate) mod graph;

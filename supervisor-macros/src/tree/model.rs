@@ -11,6 +11,10 @@ use crate::common::duration::DurationLit;
 
 pub(crate) struct Model {
     pub(crate) root: GroupModel,
+    /// Checks on `#[runnable]` defaults, left to rustc (see [`DeclaredCheck`]).
+    pub(crate) declared_checks: Vec<DeclaredCheck>,
+    /// How many leaves are probed for their declared defaults.
+    pub(crate) probes: usize,
 }
 
 pub(crate) struct GroupModel {
@@ -20,6 +24,7 @@ pub(crate) struct GroupModel {
     pub(crate) strategy: Option<Strategy>,
     pub(crate) intensity: Option<Intensity>,
     pub(crate) decay: Option<Decay>,
+    pub(crate) auto_shutdown: Option<AutoShutdown>,
     pub(crate) common: Common,
     pub(crate) children: Vec<NodeModel>,
 }
@@ -30,6 +35,9 @@ pub(crate) struct LeafModel {
     pub(crate) expr: Expr,
     pub(crate) common: Common,
     pub(crate) ready_on_start: bool,
+    pub(crate) watchdog: Option<DurationLit>,
+    /// The slot its declared defaults are probed into, if a check needs them.
+    pub(crate) probe: Option<usize>,
 }
 
 pub(crate) enum NodeModel {
@@ -45,6 +53,7 @@ pub(crate) struct Common {
     pub(crate) shutdown: Option<Shutdown>,
     pub(crate) start_timeout: Option<DurationLit>,
     pub(crate) after: Vec<String>,
+    pub(crate) significant: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -59,6 +68,13 @@ pub(crate) enum Restart {
     Permanent,
     Transient,
     Temporary,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AutoShutdown {
+    Never,
+    AnySignificant,
+    AllSignificant,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -91,4 +107,27 @@ pub(crate) enum Shutdown {
     Timeout(DurationLit),
     Brutal,
     Infinity,
+}
+
+/// A check that depends on the restart type a `#[runnable]` declares, which
+/// the macro cannot see (the child is any expression): the expansion asks
+/// rustc to make it, with this message on this span, while it type-checks.
+pub(crate) struct DeclaredCheck {
+    /// The option that would be wrong.
+    pub(crate) span: Span,
+    pub(crate) message: String,
+    pub(crate) label: String,
+    pub(crate) rule: DeclaredRule,
+}
+
+/// What the declared restart types of the probed leaves must satisfy.
+pub(crate) enum DeclaredRule {
+    /// This leaf's runnable is not declared `temporary`.
+    MayRestart(usize),
+    /// This leaf's runnable declares a restart type (it is not permanent by default).
+    HasRestartDefault(usize),
+    /// This leaf's runnable is not declared `permanent`.
+    NotDeclaredPermanent(usize),
+    /// Some of these leaves' runnables are not declared `temporary`.
+    AnyMayRestart(Vec<usize>),
 }

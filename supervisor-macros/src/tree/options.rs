@@ -8,9 +8,10 @@
 use proc_macro2::Span;
 use syn::Ident;
 
+use super::args::{args, one_word, report};
 use super::ast::{RawArg, RawOption};
 use super::kw;
-use super::model::{Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
+use super::model::{AutoShutdown, Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
 use crate::common::duration::DurationLit;
 use crate::common::errors::{one_of, suggestion, Errors};
 use crate::common::value::Value;
@@ -34,6 +35,9 @@ pub(crate) struct Options {
     pub(crate) start_timeout: Option<Set<DurationLit>>,
     pub(crate) ready: Option<Set<()>>,
     pub(crate) after: Option<Set<Vec<Ident>>>,
+    pub(crate) watchdog: Option<Set<DurationLit>>,
+    pub(crate) significant: Option<Set<()>>,
+    pub(crate) auto_shutdown: Option<Set<AutoShutdown>>,
 }
 
 /// How each option is written, for messages.
@@ -48,6 +52,9 @@ pub(crate) fn usage(option: &str) -> &'static str {
         "start_timeout" => "`start_timeout(10s)`",
         "ready" => "`ready(on_start)`",
         "after" => "`after(sibling, ..)`",
+        "watchdog" => "`watchdog(timeout = 10s)`",
+        "significant" => "`significant`",
+        "auto_shutdown" => "`auto_shutdown(never)`, `auto_shutdown(any_significant)` or `auto_shutdown(all_significant)`",
         _ => "",
     }
 }
@@ -86,6 +93,9 @@ pub(crate) fn read(attrs: &[RawOption], node: &str, errors: &Errors) -> Options 
             "start_timeout" => slot!(start_timeout, start_timeout),
             "ready" => slot!(ready, ready),
             "after" => slot!(after, after),
+            "watchdog" => slot!(watchdog, watchdog),
+            "significant" => slot!(significant, significant),
+            "auto_shutdown" => slot!(auto_shutdown, auto_shutdown),
             other => errors.error(
                 opt.name.span(),
                 format!(
@@ -97,204 +107,6 @@ pub(crate) fn read(attrs: &[RawOption], node: &str, errors: &Errors) -> Options 
         }
     }
     o
-}
-
-/// The arguments of an option, split into bare words and `key = value`s,
-/// with unknown and repeated keys reported.
-struct Args<'a> {
-    words: Vec<&'a Ident>,
-    keys: Vec<(&'a Ident, &'a Value)>,
-}
-
-impl<'a> Args<'a> {
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.keys.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
-    }
-}
-
-fn args<'a>(
-    opt: &'a RawOption,
-    words: &[&str],
-    keys: &[&str],
-    errors: &Errors,
-) -> Option<Args<'a>> {
-    let name = opt.name.to_string();
-    let Some(raw) = &opt.args else {
-        errors.error(
-            opt.name.span(),
-            format!("`{name}` needs arguments: {}", usage(&name)),
-        );
-        return None;
-    };
-    if raw.args.is_empty() {
-        errors.error(
-            raw.span,
-            format!("`{name}()` needs arguments: {}", usage(&name)),
-        );
-        return None;
-    }
-    let mut ok = true;
-    let mut out = Args {
-        words: Vec::new(),
-        keys: Vec::new(),
-    };
-    let valid: Vec<&str> = words.iter().chain(keys).copied().collect();
-    for arg in &raw.args {
-        match arg {
-            RawArg::Key(k, v) => {
-                let ks = k.to_string();
-                if !keys.contains(&ks.as_str()) {
-                    ok = false;
-                    let hint = if words.contains(&ks.as_str()) {
-                        format!("; `{ks}` takes no value: write `{name}({ks})`")
-                    } else {
-                        suggestion(&ks, valid.iter().copied())
-                    };
-                    errors.error(
-                        k.span(),
-                        format!(
-                            "unknown key `{ks}` for `{name}`{hint}; expected {}",
-                            usage(&name)
-                        ),
-                    );
-                } else if out.get(&ks).is_some() {
-                    ok = false;
-                    errors.error(k.span(), format!("`{ks}` is set twice in `{name}(..)`"));
-                } else {
-                    out.keys.push((k, v));
-                }
-            }
-            RawArg::Value(Value::Word(w)) => {
-                let ws = w.to_string();
-                if words.contains(&ws.as_str()) {
-                    if out.words.iter().any(|x| *x == &ws) {
-                        ok = false;
-                        errors.error(w.span(), format!("`{ws}` is given twice in `{name}(..)`"));
-                    } else {
-                        out.words.push(w);
-                    }
-                } else if keys.contains(&ws.as_str()) {
-                    ok = false;
-                    errors.error(
-                        w.span(),
-                        format!(
-                            "`{ws}` needs a value: `{ws} = ..`; expected {}",
-                            usage(&name)
-                        ),
-                    );
-                } else {
-                    ok = false;
-                    errors.error(
-                        w.span(),
-                        format!(
-                            "unknown argument `{ws}` for `{name}`{}; expected {}",
-                            suggestion(&ws, valid.iter().copied()),
-                            usage(&name)
-                        ),
-                    );
-                }
-            }
-            RawArg::Value(v) => {
-                ok = false;
-                errors.error(
-                    v.span(),
-                    format!(
-                        "unexpected {} in `{name}(..)`; expected {}",
-                        v.describe(),
-                        usage(&name)
-                    ),
-                );
-            }
-        }
-    }
-    if ok && !out.words.is_empty() && (out.words.len() > 1 || !out.keys.is_empty()) {
-        let w = out.words[0];
-        errors.error(
-            w.span(),
-            format!(
-                "`{name}({w})` takes nothing else; expected {}",
-                usage(&name)
-            ),
-        );
-        ok = false;
-    }
-    ok.then_some(out)
-}
-
-/// `restart(transient)`-style options: exactly one bare word out of `words`.
-fn one_word(
-    opt: &RawOption,
-    what: &str,
-    words: &[&str],
-    errors: &Errors,
-) -> Option<(String, Span)> {
-    let name = opt.name.to_string();
-    let Some(raw) = &opt.args else {
-        errors.error(
-            opt.name.span(),
-            format!("`{name}` needs a value: {}", usage(&name)),
-        );
-        return None;
-    };
-    let mut it = raw.args.iter();
-    let Some(first) = it.next() else {
-        errors.error(
-            raw.span,
-            format!("`{name}()` needs a value: {}", usage(&name)),
-        );
-        return None;
-    };
-    if let Some(extra) = it.next() {
-        let span = match extra {
-            RawArg::Key(k, _) => k.span(),
-            RawArg::Value(v) => v.span(),
-        };
-        errors.error(span, format!("`{name}` takes one value: {}", usage(&name)));
-        return None;
-    }
-    match first {
-        RawArg::Value(Value::Word(w)) => {
-            let ws = w.to_string();
-            if words.contains(&ws.as_str()) {
-                Some((ws, w.span()))
-            } else {
-                errors.error(
-                    w.span(),
-                    format!(
-                        "unknown {what} `{ws}`{}; expected {}",
-                        suggestion(&ws, words.iter().copied()),
-                        one_of(words)
-                    ),
-                );
-                None
-            }
-        }
-        RawArg::Key(k, _) => {
-            errors.error(
-                k.span(),
-                format!(
-                    "`{name}` takes a bare value, not `{k} = ..`: {}",
-                    usage(&name)
-                ),
-            );
-            None
-        }
-        RawArg::Value(v) => {
-            errors.error(
-                v.span(),
-                format!(
-                    "expected {} for `{name}`, found {}",
-                    one_of(words),
-                    v.describe()
-                ),
-            );
-            None
-        }
-    }
-}
-
-fn report<T>(errors: &Errors, r: syn::Result<T>) -> Option<T> {
-    r.map_err(|e| errors.push(e)).ok()
 }
 
 fn strategy(opt: &RawOption, errors: &Errors) -> Option<(Strategy, Span)> {
@@ -320,6 +132,43 @@ fn restart(opt: &RawOption, errors: &Errors) -> Option<(Restart, Span)> {
 fn ready(opt: &RawOption, errors: &Errors) -> Option<((), Span)> {
     let (_, span) = one_word(opt, "readiness", &["on_start"], errors)?;
     Some(((), span))
+}
+
+fn auto_shutdown(opt: &RawOption, errors: &Errors) -> Option<(AutoShutdown, Span)> {
+    let (w, span) = one_word(opt, "`auto_shutdown` value", kw::AUTO_SHUTDOWNS, errors)?;
+    let a = match w.as_str() {
+        "never" => AutoShutdown::Never,
+        "any_significant" => AutoShutdown::AnySignificant,
+        _ => AutoShutdown::AllSignificant,
+    };
+    Some((a, span))
+}
+
+/// A bare option. Arguments are an error, but the option still counts as
+/// set (so that `auto_shutdown` does not also report a group without
+/// significant children).
+fn significant(opt: &RawOption, errors: &Errors) -> Option<((), Span)> {
+    if let Some(raw) = &opt.args {
+        errors.error(
+            raw.span,
+            "`significant` takes no arguments: write `#[significant]` (with `#[restart(transient)]` or `#[restart(temporary)]`)",
+        );
+    }
+    Some(((), opt.name.span()))
+}
+
+fn watchdog(opt: &RawOption, errors: &Errors) -> Option<(DurationLit, Span)> {
+    let a = args(opt, &[], &["timeout"], errors)?;
+    let v = a.get("timeout")?;
+    let d = report(
+        errors,
+        DurationLit::nonzero(
+            v,
+            "timeout",
+            "a `watchdog` of zero would fail the child as soon as it is healthy; remove `watchdog` for no liveness check",
+        ),
+    )?;
+    Some((d, d.span))
 }
 
 fn intensity(opt: &RawOption, errors: &Errors) -> Option<(Intensity, Span)> {

@@ -171,3 +171,190 @@ fn snapshot_every_option() {
 fn snapshot_fallback() {
     insta::assert_snapshot!(expand("parallel app { #[restart(sometimes)] a: work(x), b: |ctx| async { Ok::<(), String>(()) } }"));
 }
+
+#[test]
+fn watchdog_errors() {
+    let e = errors(
+        "parallel app {
+    #[watchdog(timeout = 0s)] a: w,
+    #[watchdog(timeout = 10)] b: w,
+    #[watchdog] c: w,
+    #[watchdog(10s)] d: w,
+    #[watchdog(timout = 1s)] e: w,
+    #[watchdog(timeout = 1s), watchdog(timeout = 2s)] f: w,
+    #[watchdog(timeout = 1s)] parallel g { x: w },
+}",
+    );
+    let msgs: Vec<&str> = e.iter().map(|m| m.2.as_str()).collect();
+    assert_eq!(e.len(), 7, "{msgs:#?}");
+    assert_eq!(at(&e, 0), (2, 25));
+    assert!(
+        msgs[0].contains("`timeout` must be above zero"),
+        "{msgs:#?}"
+    );
+    assert_eq!(at(&e, 1), (3, 25));
+    assert!(msgs[1].contains("`10` has no unit"), "{msgs:#?}");
+    assert_eq!(at(&e, 2), (4, 6));
+    assert!(
+        msgs[2].contains("needs arguments: `watchdog(timeout = 10s)`"),
+        "{msgs:#?}"
+    );
+    assert_eq!(at(&e, 3), (5, 15));
+    assert!(msgs[3].contains("unexpected `10s`"), "{msgs:#?}");
+    assert_eq!(at(&e, 4), (6, 15));
+    assert!(msgs[4].contains("did you mean `timeout`"), "{msgs:#?}");
+    assert_eq!(at(&e, 5), (7, 30));
+    assert!(
+        msgs[5].contains("`watchdog` is set twice on `app.f`"),
+        "{msgs:#?}"
+    );
+    assert_eq!(at(&e, 6), (8, 6));
+    assert!(
+        msgs[6].contains("`watchdog` applies to leaves, and `app.g` is a group"),
+        "{msgs:#?}"
+    );
+}
+
+#[test]
+fn significant_errors() {
+    let e = errors(
+        "#[significant]
+parallel app {
+    #[restart(permanent), significant] a: w,
+    #[significant] sequential g { x: w },
+    #[restart(temporary), significant(yes)] b: w,
+    #[restart(transient), significant] parallel h { y: w },
+    #[restart(sometimes), significant] c: w,
+}",
+    );
+    let has = |line: usize, col: usize, text: &str| {
+        e.iter()
+            .any(|m| (m.0, m.1) == (line, col) && m.2.contains(text))
+    };
+    let msgs: Vec<&str> = e.iter().map(|m| m.2.as_str()).collect();
+    assert_eq!(e.len(), 10, "{msgs:#?}");
+    assert!(has(1, 2, "not valid on the root group `app`"), "{msgs:#?}");
+    assert!(has(3, 26, "on `app.a`, which is `permanent`"), "{msgs:#?}");
+    assert!(
+        has(4, 6, "on `app.g`, which is permanent (the default)"),
+        "{msgs:#?}"
+    );
+    assert!(has(5, 37, "takes no arguments"), "{msgs:#?}");
+    // `restart(sometimes)` is reported, and not taken for the default.
+    assert!(has(7, 14, "unknown restart type"), "{msgs:#?}");
+    // `app` has no `auto_shutdown`: each significant child is reported.
+    for (line, col) in [(3, 26), (4, 6), (5, 26), (6, 26), (7, 26)] {
+        assert!(has(line, col, "has no `auto_shutdown`"), "{msgs:#?}");
+    }
+}
+
+#[test]
+fn auto_shutdown_errors() {
+    let e = errors(
+        "#[auto_shutdown(any_significant)]
+parallel app {
+    #[auto_shutdown(never)] a: w,
+    #[auto_shutdown(all_signifiant)] parallel g { #[restart(transient), significant] x: w },
+    #[auto_shutdown(never)] parallel h { #[restart(temporary), significant] y: w },
+    #[auto_shutdown(never)] parallel i { z: w },
+}",
+    );
+    let msgs: Vec<&str> = e.iter().map(|m| m.2.as_str()).collect();
+    assert_eq!(e.len(), 4, "{msgs:#?}");
+    assert_eq!(at(&e, 0), (3, 6));
+    assert!(
+        msgs[0].contains("`auto_shutdown` applies to groups"),
+        "{msgs:#?}"
+    );
+    assert_eq!(at(&e, 1), (4, 20));
+    assert!(
+        msgs[1].contains("did you mean `all_significant`"),
+        "{msgs:#?}"
+    );
+    // A misspelt `auto_shutdown` does not also report `x`.
+    assert_eq!(at(&e, 2), (5, 63));
+    assert!(
+        msgs[2].contains("the group is `auto_shutdown(never)`"),
+        "{msgs:#?}"
+    );
+    assert_eq!(at(&e, 3), (1, 16));
+    assert!(
+        msgs[3].contains("`auto_shutdown(any_significant)` on `app` has no effect"),
+        "{msgs:#?}"
+    );
+}
+
+fn model(src: &str) -> super::model::Model {
+    let errors = Errors::new();
+    let ast = ast::parse(src.parse().unwrap(), &errors);
+    let model = validate::validate(&ast, &errors);
+    assert_eq!(errors.take_messages(), Vec::new());
+    model.expect("a valid tree")
+}
+
+#[test]
+fn checks_on_runnable_defaults_are_left_to_rustc() {
+    use super::model::DeclaredRule;
+    let m = model(
+        "#[auto_shutdown(any_significant)]
+parallel app {
+    #[backoff(none)] a: cleanup(),
+    #[restart(transient), backoff(none)] b: cleanup(),
+    #[significant] c: job(1),
+    #[restart(temporary), significant] d: job(2),
+    #[intensity(max = 1, within = 1s)]
+    parallel g { #[backoff(none)] e: w, #[restart(temporary)] f: w, h: jobs::flush() },
+    #[intensity(max = 1, within = 1s)]
+    parallel k { #[restart(transient)] l: w, m: w },
+}",
+    );
+    // `a`, `c`, `e` and `h` are probed; `b`, `d` and `l` have a restart
+    // type in the tree, and `k` has a child that restarts whatever `m` is.
+    assert_eq!(m.probes, 4);
+    let c = &m.declared_checks;
+    assert_eq!(c.len(), 5);
+    let pos = |i: usize| {
+        let s = c[i].span.start();
+        (s.line, s.column)
+    };
+    assert!(matches!(c[0].rule, DeclaredRule::MayRestart(0)));
+    assert_eq!(pos(0), (3, 6));
+    assert_eq!(
+        c[0].message,
+        "`backoff` has no effect on `app.a`: `cleanup` is `#[runnable(restart = temporary)]` and never restarts"
+    );
+    assert!(matches!(c[1].rule, DeclaredRule::HasRestartDefault(1)));
+    assert!(matches!(c[2].rule, DeclaredRule::NotDeclaredPermanent(1)));
+    assert_eq!(pos(1), (5, 6));
+    assert!(c[2]
+        .message
+        .contains("`job` is `#[runnable(restart = permanent)]`"));
+    assert!(matches!(c[3].rule, DeclaredRule::MayRestart(2)));
+    assert!(c[3].message.contains("its runnable is"), "{}", c[3].message);
+    let DeclaredRule::AnyMayRestart(slots) = &c[4].rule else {
+        panic!("{:?}", c[4].message)
+    };
+    assert_eq!(slots, &[2, 3]);
+    assert_eq!(pos(4), (7, 6));
+    assert!(
+        c[4].message
+            .contains("(the runnable of `e` and `flush` are `#[runnable(restart = temporary)]`)"),
+        "{}",
+        c[4].message
+    );
+}
+
+#[test]
+fn snapshot_operations_options() {
+    insta::assert_snapshot!(expand(
+        "#[auto_shutdown(all_significant)]
+        parallel app {
+            #[watchdog(timeout = 1500ms), restart(transient), significant]
+            a: |ctx| async move { ctx.alive(); Ok::<(), String>(()) },
+            #[significant]
+            b: cleanup(),
+            #[restart(temporary), significant, auto_shutdown(any_significant), intensity(max = 1, within = 1s)]
+            parallel g { #[significant] c: cleanup(), d: job(1) }
+        }"
+    ));
+}

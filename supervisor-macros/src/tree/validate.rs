@@ -3,11 +3,16 @@
 //! Every independent error is recorded; `validate` returns a model only when
 //! the whole invocation (parsing included) is free of errors.
 
+use std::cell::RefCell;
+
 use proc_macro2::Span;
 
 use super::ast::{Ast, GroupAst, GroupKind, LeafAst, Node};
+use super::declared::{Declared, Who};
 use super::graph::{self, Sibling};
-use super::model::{Common, GroupModel, LeafModel, Model, NodeModel, Restart, Strategy};
+use super::model::{
+    AutoShutdown, Common, GroupModel, LeafModel, Model, NodeModel, Restart, Strategy,
+};
 use super::options::{self, Options};
 use crate::common::errors::Errors;
 
@@ -29,6 +34,7 @@ pub(crate) fn validate(ast: &Ast, errors: &Errors) -> Option<Model> {
     let cx = Cx {
         errors,
         paths: &paths,
+        declared: RefCell::default(),
     };
     let mut root = None;
     let mut root_name = None;
@@ -63,7 +69,12 @@ pub(crate) fn validate(ast: &Ast, errors: &Errors) -> Option<Model> {
     if errors.has_errors() {
         return None;
     }
-    root.map(|root| Model { root })
+    let declared = cx.declared.into_inner();
+    root.map(|root| Model {
+        root,
+        declared_checks: declared.checks,
+        probes: declared.probes,
+    })
 }
 
 fn collect_paths(node: &Node, parent: &str, out: &mut Vec<String>) {
@@ -103,6 +114,16 @@ impl Level {
 struct Cx<'a> {
     errors: &'a Errors,
     paths: &'a [String],
+    declared: RefCell<Declared>,
+}
+
+/// What a group needs to know of a child after checking it.
+struct ChildInfo {
+    opts: Options,
+    /// `restart` is written on the child (valid or not).
+    restart_written: bool,
+    /// The leaf's name and runnable, for checks on declared defaults.
+    leaf: Option<Who>,
 }
 
 impl Cx<'_> {
@@ -117,6 +138,12 @@ impl Cx<'_> {
                 format!("`ready` applies to leaves, and `{path}` is a group: a group is healthy once all its children are"),
             );
         }
+        if let Some(w) = &o.watchdog {
+            self.errors.error(
+                w.key.span(),
+                format!("`watchdog` applies to leaves, and `{path}` is a group: each leaf calls `ctx.alive()` itself; put `watchdog` on the leaves to watch"),
+            );
+        }
         if matches!(level, Level::Root) {
             for (opt, span) in [
                 ("restart", o.restart.as_ref().map(|s| s.key.span())),
@@ -125,11 +152,13 @@ impl Cx<'_> {
                     o.start_timeout.as_ref().map(|s| s.key.span()),
                 ),
                 ("after", o.after.as_ref().map(|s| s.key.span())),
+                ("significant", o.significant.as_ref().map(|s| s.key.span())),
             ] {
                 if let Some(span) = span {
                     let why = match opt {
                         "after" => "the root has no siblings to wait for",
                         "restart" => "the root has no parent to restart it",
+                        "significant" => "the root has no group to end",
                         _ => "nothing waits for the root to become healthy",
                     };
                     self.errors.error(
@@ -151,32 +180,43 @@ impl Cx<'_> {
                 format!("group `{path}` has no children; a group needs at least one child"),
             );
         }
+        if !matches!(level, Level::Root) {
+            self.significant_group(&o, written(&g.attrs, "restart"), &path);
+        }
 
         let child_level = Level::Child(path.clone());
         let mut children = Vec::with_capacity(g.children.len());
-        let mut child_opts: Vec<Option<Restart>> = Vec::with_capacity(g.children.len());
-        let mut opts_store: Vec<Options> = Vec::with_capacity(g.children.len());
+        let mut infos: Vec<ChildInfo> = Vec::with_capacity(g.children.len());
         for c in &g.children {
-            let (model, opts) = match c {
+            let (model, info) = match c {
                 Node::Group(cg) => {
-                    let (m, o) = self.group(cg, child_level.clone());
-                    (m.map(NodeModel::Group), o)
+                    let (m, opts) = self.group(cg, child_level.clone());
+                    let info = ChildInfo {
+                        opts,
+                        restart_written: written(&cg.attrs, "restart"),
+                        leaf: None,
+                    };
+                    (m.map(NodeModel::Group), info)
                 }
                 Node::Leaf(l) => {
-                    let (m, o) = self.leaf(l, child_level.clone());
-                    (m.map(NodeModel::Leaf), o)
+                    let (m, opts) = self.leaf(l, child_level.clone());
+                    let info = ChildInfo {
+                        opts,
+                        restart_written: written(&l.attrs, "restart"),
+                        leaf: Some(Who::of(&l.expr, &l.name)),
+                    };
+                    (m.map(NodeModel::Leaf), info)
                 }
             };
             children.push(model);
-            child_opts.push(opts.restart.as_ref().map(|r| r.value));
-            opts_store.push(opts);
+            infos.push(info);
         }
 
         let siblings: Vec<Sibling<'_>> = g
             .children
             .iter()
-            .zip(&opts_store)
-            .map(|(c, o)| Sibling {
+            .zip(&infos)
+            .map(|(c, ChildInfo { opts: o, .. })| Sibling {
                 name: c.name().to_string(),
                 span: c.name().span(),
                 after: o.after.as_ref(),
@@ -203,13 +243,9 @@ impl Cx<'_> {
             }
         }
         if let Some(i) = &o.intensity {
-            if !child_opts.is_empty() && child_opts.iter().all(|r| *r == Some(Restart::Temporary)) {
-                self.errors.error(
-                    i.key.span(),
-                    format!("`intensity` on `{path}` has no effect: all its children are `temporary` and never restart"),
-                );
-            }
+            self.intensity_applies(i.key.span(), &path, &infos, &mut children);
         }
+        self.auto_shutdown(&o, written(&g.attrs, "auto_shutdown"), &path, &infos);
 
         let children: Option<Vec<NodeModel>> = children.into_iter().collect();
         let model = (|| {
@@ -220,6 +256,7 @@ impl Cx<'_> {
                 strategy: o.strategy.as_ref().map(|s| s.value),
                 intensity: o.intensity.as_ref().map(|s| s.value),
                 decay: o.decay.as_ref().map(|s| s.value),
+                auto_shutdown: o.auto_shutdown.as_ref().map(|s| s.value),
                 common: common(&o),
                 children: children?,
             })
@@ -235,6 +272,10 @@ impl Cx<'_> {
             ("strategy", o.strategy.as_ref().map(|s| s.key.span())),
             ("intensity", o.intensity.as_ref().map(|s| s.key.span())),
             ("decay", o.decay.as_ref().map(|s| s.key.span())),
+            (
+                "auto_shutdown",
+                o.auto_shutdown.as_ref().map(|s| s.key.span()),
+            ),
         ] {
             if let Some(span) = span {
                 self.errors.error(
@@ -243,14 +284,33 @@ impl Cx<'_> {
                 );
             }
         }
-        if let (Some(r), Some(b)) = (&o.restart, &o.backoff) {
-            if r.value == Restart::Temporary {
-                self.errors.error(
+        // The restart type the tree leaves to the child's runnable, if any.
+        let undecided = o.restart.is_none() && !written(&l.attrs, "restart");
+        let who = Who::of(&l.expr, &l.name);
+        let mut probe = None;
+        if let Some(b) = &o.backoff {
+            match &o.restart {
+                Some(r) if r.value == Restart::Temporary => self.errors.error(
                     b.key.span(),
                     format!(
                         "`backoff` has no effect on `{path}`: it is `temporary` and never restarts"
                     ),
-                );
+                ),
+                _ if undecided => {
+                    let mut d = self.declared.borrow_mut();
+                    let slot = *probe.get_or_insert_with(|| d.slot());
+                    d.backoff(slot, b.key.span(), &path, &who);
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = &o.significant {
+            if let Some(r) = &o.restart {
+                self.significant_restart(s.key.span(), Some(r.value), &path);
+            } else if undecided {
+                let mut d = self.declared.borrow_mut();
+                let slot = *probe.get_or_insert_with(|| d.slot());
+                d.significant(slot, s.key.span(), &path, &who);
             }
         }
         let model = name.map(|name| LeafModel {
@@ -259,8 +319,115 @@ impl Cx<'_> {
             expr: l.expr.clone(),
             common: common(&o),
             ready_on_start: o.ready.is_some(),
+            watchdog: o.watchdog.as_ref().map(|s| s.value),
+            probe,
         });
         (model, o)
+    }
+
+    /// `significant` on a nested group: it must be transient or temporary.
+    fn significant_group(&self, o: &Options, restart_written: bool, path: &str) {
+        let Some(s) = &o.significant else { return };
+        match &o.restart {
+            Some(r) => self.significant_restart(s.key.span(), Some(r.value), path),
+            None if !restart_written => self.significant_restart(s.key.span(), None, path),
+            None => {}
+        }
+    }
+
+    /// `significant` on a child whose restart type is `restart` (`None`: the
+    /// default, permanent) as written in the tree.
+    fn significant_restart(&self, span: Span, restart: Option<Restart>, path: &str) {
+        let which = match restart {
+            Some(Restart::Transient | Restart::Temporary) => return,
+            Some(Restart::Permanent) => "`permanent`",
+            None => "permanent (the default)",
+        };
+        self.errors.error(
+            span,
+            format!("`significant` on `{path}`, which is {which}: a permanent child restarts after every ending, so it never ends for good; make it `#[restart(transient)]` or `#[restart(temporary)]`"),
+        );
+    }
+
+    /// `intensity` on a group whose children never restart has no effect.
+    /// Leaves whose restart type is their runnable's are left to rustc.
+    fn intensity_applies(
+        &self,
+        span: Span,
+        path: &str,
+        infos: &[ChildInfo],
+        children: &mut [Option<NodeModel>],
+    ) {
+        let temporary = |i: &ChildInfo| {
+            i.opts
+                .restart
+                .as_ref()
+                .is_some_and(|r| r.value == Restart::Temporary)
+        };
+        let undecided = |i: &ChildInfo| i.leaf.is_some() && !i.restart_written;
+        if infos.is_empty() || !infos.iter().all(|i| temporary(i) || undecided(i)) {
+            return;
+        }
+        if infos.iter().all(temporary) {
+            self.errors.error(
+                span,
+                format!("`intensity` on `{path}` has no effect: all its children are `temporary` and never restart"),
+            );
+            return;
+        }
+        let mut d = self.declared.borrow_mut();
+        let mut slots = Vec::new();
+        for (info, child) in infos.iter().zip(children.iter_mut()) {
+            let (Some(who), false) = (&info.leaf, temporary(info)) else {
+                continue;
+            };
+            // A leaf with an error has no model; the tree expands to its
+            // fallback then, and no deferred check is emitted.
+            let Some(NodeModel::Leaf(leaf)) = child else {
+                return;
+            };
+            let slot = *leaf.probe.get_or_insert_with(|| d.slot());
+            slots.push((slot, who.clone()));
+        }
+        d.intensity(span, path, &slots);
+    }
+
+    /// `auto_shutdown` needs significant children, and significant children
+    /// need a group that ends with them.
+    fn auto_shutdown(&self, o: &Options, written_here: bool, path: &str, infos: &[ChildInfo]) {
+        let significant: Vec<_> = infos
+            .iter()
+            .filter_map(|i| i.opts.significant.as_ref())
+            .collect();
+        match &o.auto_shutdown {
+            Some(a) if a.value != AutoShutdown::Never && significant.is_empty() => {
+                let v = if a.value == AutoShutdown::AnySignificant {
+                    "any_significant"
+                } else {
+                    "all_significant"
+                };
+                self.errors.error(
+                    a.value_span,
+                    format!("`auto_shutdown({v})` on `{path}` has no effect: none of its children is `significant`; mark the children whose ending ends `{path}` with `#[significant]`"),
+                );
+            }
+            Some(a) if a.value != AutoShutdown::Never => {}
+            // A misspelt `auto_shutdown` is reported on its own.
+            None if written_here => {}
+            _ => {
+                let why = if o.auto_shutdown.is_some() {
+                    "is `auto_shutdown(never)`"
+                } else {
+                    "has no `auto_shutdown`"
+                };
+                for s in significant {
+                    self.errors.error(
+                        s.key.span(),
+                        format!("`significant` has no effect in `{path}`: the group {why}, so it does not end with its significant children; add `#[auto_shutdown(any_significant)]` or `#[auto_shutdown(all_significant)]` to `{path}`"),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -281,6 +448,7 @@ fn common(o: &Options) -> Common {
             .as_ref()
             .map(|s| s.value.iter().map(ToString::to_string).collect())
             .unwrap_or_default(),
+        significant: o.significant.is_some(),
     }
 }
 
@@ -344,4 +512,10 @@ fn snake_case(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whether option `name` is written among `attrs`, valid or not (so that a
+/// misspelt value does not also trigger checks that assume its default).
+fn written(attrs: &[super::ast::RawOption], name: &str) -> bool {
+    attrs.iter().any(|a| a.name == name)
 }

@@ -138,6 +138,8 @@ impl<S, P> fmt::Debug for StartStop<S, P> {
     }
 }
 
+impl<S, P> crate::engine::Sealed for StartStop<S, P> {}
+
 impl<S, SFut, T, E, P, PFut> Runnable for StartStop<S, P>
 where
     S: Fn(Context) -> SFut + Send + Sync + 'static,
@@ -221,6 +223,8 @@ impl<S, P> fmt::Debug for StartStopBlocking<S, P> {
         f.debug_struct("StartStopBlocking").finish_non_exhaustive()
     }
 }
+
+impl<S, P> crate::engine::Sealed for StartStopBlocking<S, P> {}
 
 impl<S, T, E, P, R> Runnable for StartStopBlocking<S, P>
 where
@@ -408,6 +412,8 @@ impl<F> fmt::Debug for Server<F> {
             .finish_non_exhaustive()
     }
 }
+
+impl<F> crate::engine::Sealed for Server<F> {}
 
 impl<F, Fut, E> Runnable for Server<F>
 where

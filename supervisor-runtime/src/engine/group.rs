@@ -275,6 +275,8 @@ pub(crate) fn group_runnable(spec: Arc<Spec>) -> BoxRunnable {
     GroupRunnable { spec }.boxed()
 }
 
+impl super::runnable::sealed::Sealed for GroupRunnable {}
+
 impl Runnable for GroupRunnable {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
         let (shared, rx) = new_group(

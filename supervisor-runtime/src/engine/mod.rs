@@ -25,6 +25,7 @@ pub(crate) use added::{BoxFuture, GateAnswer, OpenGroup, Removal, RestartGate, W
 pub use context::{Cancelled, Context};
 pub(crate) use group::group_runnable;
 pub(crate) use incarnation::spawn as spawn_incarnation;
+pub(crate) use runnable::sealed::Sealed;
 pub use runnable::{BoxRunnable, Runnable, WithDefaults};
 pub use tree::{Tree, TreeHandle};
 

@@ -30,12 +30,17 @@ use crate::spec::options::Defaults;
 /// let boxed = child.boxed(); // to mix types, e.g. in `spawn_group`
 /// # drop(boxed);
 /// ```
+///
+/// The trait is *sealed*: it cannot be implemented outside this crate (its
+/// hidden methods reach the engine's internals and are not an API). To
+/// supervise a type of your own, run it from a closure or an `async fn`
+/// taking a [`Context`], as above.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supervised child",
     label = "this is not runnable",
     note = "a child is an `async fn(ctx: Context, ..) -> Result<(), E>` marked `#[runnable]`, a closure `|ctx: Context| async move {{ .. }}` returning `Result<(), E>`, a `Command`, a `DynamicGroup` or a `Tree`; it must be `Send + Sync + 'static`"
 )]
-pub trait Runnable: Send + Sync + 'static {
+pub trait Runnable: sealed::Sealed + Send + Sync + 'static {
     /// Erases the type, to put different runnables in one collection.
     fn boxed(self) -> BoxRunnable
     where
@@ -83,6 +88,23 @@ where
         incarnation::spawn(ctx, self)
     }
 }
+
+/// Keeps [`Runnable`] to the implementations of this crate.
+pub(crate) mod sealed {
+    /// Implemented next to every implementation of `Runnable`.
+    pub trait Sealed {}
+}
+
+impl<F, Fut, E> sealed::Sealed for F
+where
+    F: Fn(Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+}
+
+impl sealed::Sealed for BoxRunnable {}
+impl<R: Runnable> sealed::Sealed for WithDefaults<R> {}
 
 /// A type-erased [`Runnable`], cheap to clone.
 #[derive(Clone)]

@@ -478,6 +478,8 @@ impl TreeHandle {
     }
 }
 
+impl super::runnable::sealed::Sealed for Tree {}
+
 impl Runnable for Tree {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
         match &self.root {

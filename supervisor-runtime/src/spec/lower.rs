@@ -118,10 +118,19 @@ impl<R: Leaf + 'static> Frame<R> {
             path,
             ..
         } = self;
-        if spec.auto_shutdown != AutoShutdown::Never && !built.iter().any(ChildSpec::significant) {
+        let significant = built.iter().any(ChildSpec::significant);
+        if spec.auto_shutdown != AutoShutdown::Never && !significant {
             return Err(invalid(
                 &path,
                 "`auto_shutdown` needs at least one `significant` child",
+            ));
+        }
+        if spec.auto_shutdown == AutoShutdown::Never && significant {
+            // As in OTP: a significant child is a bad combination with
+            // `auto_shutdown` never, since its end could change nothing.
+            return Err(invalid(
+                &path,
+                "a `significant` child needs `auto_shutdown(any_significant)` or `auto_shutdown(all_significant)` on its group",
             ));
         }
         spec.children = built;

@@ -464,6 +464,8 @@ impl Command {
     }
 }
 
+impl crate::engine::Sealed for Command {}
+
 impl Runnable for Command {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
         crate::engine::spawn_incarnation(ctx, |ctx| {

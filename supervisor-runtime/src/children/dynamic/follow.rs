@@ -42,6 +42,8 @@ impl Keyed {
     }
 }
 
+impl crate::engine::Sealed for Keyed {}
+
 impl Runnable for Keyed {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
         if let Some(epoch) = self.source.epoch(&self.key) {

@@ -373,6 +373,8 @@ impl DynamicGroup {
     }
 }
 
+impl crate::engine::Sealed for DynamicGroup {}
+
 impl Runnable for DynamicGroup {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
         let spec = Arc::new(Spec::runtime(
