@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use supervisor::prelude::*;
 use supervisor::{ErrorKind, NodeState};
+use supervisor_testkit::{shutdown, start, start_real_time, within, PAUSED_LIMIT, REAL_LIMIT};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -44,14 +45,6 @@ async fn fails_then_serves(ctx: Context, runs: Arc<AtomicU32>) -> Result<(), std
     Ok(())
 }
 
-/// Waits until `name` is in `state` (events, no polling of the clock).
-async fn wait_for(handle: &TreeHandle, name: &str, state: NodeState) {
-    let mut events = handle.subscribe();
-    while handle.snapshot().node(name).map(|n| n.state) != Some(state) {
-        events.recv().await.expect("the tree is running");
-    }
-}
-
 fn log() -> Log {
     Arc::new(Mutex::new(Vec::new()))
 }
@@ -78,15 +71,15 @@ async fn the_design_example_runs_starts_in_order_and_stops_in_reverse() {
             sleeper: Command::new("sleep").arg("1000"),
         }
     };
-    let handle = tree.start();
-    wait_for(&handle, "app", NodeState::Healthy).await;
+    let (handle, mut ev) = start_real_time(tree);
+    ev.until(&handle, "app", NodeState::Healthy).await;
     let snap = handle.snapshot();
     assert_eq!(snap.node("app.migrate").unwrap().state, NodeState::Done);
     assert_eq!(
         snap.node("app.web.admin").unwrap().state,
         NodeState::Healthy
     );
-    let report = handle.shutdown().await;
+    let report = shutdown(&handle, REAL_LIMIT).await;
     assert!(report.is_clean(), "{report:?}");
     let log = log.lock().unwrap().clone();
     assert_eq!(
@@ -125,7 +118,7 @@ async fn runnable_defaults_apply_and_tree_options_override_them() {
         4,
         "start at 0s, restarts at 1s, 2s, 3s"
     );
-    handle.shutdown().await;
+    shutdown(&handle, PAUSED_LIMIT).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -156,9 +149,9 @@ async fn closures_nested_trees_and_scope_variables_are_children() {
             },
         }
     };
-    let handle = tree.start();
-    wait_for(&handle, "app", NodeState::Healthy).await;
-    handle.shutdown().await;
+    let (handle, mut ev) = start(tree);
+    ev.until(&handle, "app", NodeState::Healthy).await;
+    shutdown(&handle, PAUSED_LIMIT).await;
     let log = log.lock().unwrap().clone();
     assert!(log.contains(&"start app.sub.x".to_string()), "{log:?}");
     assert!(log.contains(&"closure app.c".to_string()), "{log:?}");
@@ -173,11 +166,11 @@ async fn a_failing_child_restarts_with_its_backoff_and_the_root_gives_up_past_it
             flaky: fails_then_serves(runs.clone()),
         }
     };
-    let handle = tree.start();
-    wait_for(&handle, "app.flaky", NodeState::Healthy).await;
+    let (handle, mut ev) = start(tree);
+    ev.until(&handle, "app.flaky", NodeState::Healthy).await;
     assert_eq!(runs.load(Ordering::SeqCst), 3);
     assert_eq!(handle.snapshot().node("app.flaky").unwrap().restarts, 2);
-    handle.shutdown().await;
+    shutdown(&handle, PAUSED_LIMIT).await;
 
     let always = Arc::new(AtomicU32::new(0));
     let tree = supervision_tree! {
@@ -193,7 +186,9 @@ async fn a_failing_child_restarts_with_its_backoff_and_the_root_gives_up_past_it
             },
         }
     };
-    let err = tree.run().await.unwrap_err();
+    let err = within(PAUSED_LIMIT, "the root to give up", tree.run())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::GaveUp);
     assert_eq!(err.node(), Some("app.worse"));
     assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "down");

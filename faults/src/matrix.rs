@@ -1,6 +1,7 @@
 //! The combination matrix: restart type × exit kind × strategy × moment
 //! relative to shutdown × runtime flavour = 216 cells, and the outcome each
-//! cell must have, computed from `DESIGN.md` §3 alone.
+//! cell must have, computed from the rules written out in [`crate::model`]
+//! alone.
 //!
 //! Every cell runs the same tree: a sequential group `app` with the cell's
 //! strategy, no backoff, the default intensity (3 within 5 s), and three
@@ -148,7 +149,7 @@ pub fn cells() -> Vec<Cell> {
     out
 }
 
-/// The outcome `DESIGN.md` §3 prescribes for a cell.
+/// The outcome the rules prescribe for a cell.
 pub fn expected(c: Cell) -> Expected {
     // "A panic is caught, its message kept, and treated as a failure."
     let failure = c.exit != ExitKind::Ok;

@@ -1,4 +1,8 @@
-//! A small, pure reference model of the runtime semantics of `DESIGN.md` §3.
+//! A small, pure reference model of the runtime semantics: how endings,
+//! strategies, restart limits, completion, shutdown and dynamic groups
+//! behave, as the runtime's rustdoc (`Restart`, `Strategy`, `Intensity`,
+//! `Decay`, `Shutdown`, `Context`, `DynamicGroup`, `Tree`) and the README
+//! describe them. The rules are written out below.
 //!
 //! The model is deliberately *time-free*: the property test only injects a
 //! fault once the tree is quiescent, and every restart-intensity window it
@@ -7,7 +11,7 @@
 //! group's incarnation began or since the last [`Model::long_wait`]" (a wait
 //! longer than every window, which expires all of them).
 //!
-//! What the model encodes, clause by clause of §3:
+//! What the model encodes, rule by rule:
 //! - endings: `Ok` after `done()` is *done* (never restarted); other `Ok` is an
 //!   *exit* (restarted for permanent only); `Err`/panic is a *failure*
 //!   (restarted for permanent and transient); a temporary child is never
@@ -25,13 +29,13 @@
 //! - shutdown: every running node is stopped; a leaf is aborted when its
 //!   policy is brutal, when it ignores cancellation, or when its stop takes
 //!   longer than its timeout;
-//! - dynamic groups (§6): one live child per key, keyed children permanent,
+//! - dynamic groups: one live child per key, keyed children permanent,
 //!   counted against the group's own limit, restarted alone; `add` to a live
 //!   key or to a group that is not running is an `Err`; `remove` stops the
 //!   child for good and forgets it; a new incarnation of the group starts every
 //!   registered key again.
 //!
-//! Two points where §3 is silent or ambiguous, decided as an OTP user would
+//! Two points the documentation leaves open, decided as an OTP user would
 //! expect and written down here: a sequential sibling that ended for good
 //! (stopped or failed, not restarting) does not block the start of the
 //! siblings after it; the state of the child whose failure made its group

@@ -1,7 +1,7 @@
 //! The combination matrix: restart type (3) × exit kind (ok, error, panic,
 //! panic in drop: 4) × strategy (3) × moment relative to shutdown (before,
 //! during, after: 3) × runtime flavour (current-thread, multi-thread: 2) =
-//! 216 cells, each checked against the table computed from `DESIGN.md` by
+//! 216 cells, each checked against the table computed from the model's rules by
 //! `supervisor_faults::matrix::expected` (the tree each cell runs is described
 //! there).
 //!
@@ -9,25 +9,23 @@
 //! the real clock, waiting on events only, with a bounded `timeout` as a
 //! failure guard.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Cmd, End, Events, Lab, INJECTED};
 use supervisor_faults::matrix::{
     cells, expected, Cell, ExitKind, Expected, Final, Flavour, RestartType, Strategy, When,
 };
 use supervisor_runtime::{
     Backoff, Child, Group, NodeState, Restart, Strategy as RtStrategy, TreeHandle,
 };
+use supervisor_testkit::{start, try_within, Cmd, End, Events, Lab, INJECTED};
 
 /// Failure guard on every wait (never reached when the engine behaves).
 const GUARD: Duration = Duration::from_secs(20);
 
 async fn guarded<F: std::future::Future>(what: &str, f: F) -> Result<F::Output, String> {
-    tokio::time::timeout(GUARD, f)
+    try_within(GUARD, f)
         .await
-        .map_err(|_| format!("hang: {what} not done within {GUARD:?}"))
+        .map_err(|t| format!("hang: {what} not done within {t}"))
 }
 
 fn stable(h: &TreeHandle) -> bool {
@@ -78,13 +76,10 @@ async fn run_cell(c: Cell, id: usize) -> Result<Expected, String> {
         .build()
         .map_err(|e| e.to_string())?
         .event_capacity(4096);
-    let h = tree.start();
-    let mut ev = Events::new(h.subscribe());
-    // On the multi-thread runtime the tree may already be up before the
-    // subscription: look at the snapshot before each wait.
-    while h.snapshot().node("app").map(|n| n.state) != Some(NodeState::Healthy) {
-        guarded("app healthy", ev.next()).await?;
-    }
+    // Subscribed before the start: every event from the first, on either
+    // runtime.
+    let (h, mut ev) = start(tree);
+    guarded("app healthy", ev.wait("app", NodeState::Healthy)).await?;
     let msg = format!("{INJECTED}m{id}>");
     let end = match c.exit {
         ExitKind::Ok => End::Ok,
@@ -142,9 +137,9 @@ async fn run_cell(c: Cell, id: usize) -> Result<Expected, String> {
     let join_ok = guarded("join", h.join()).await?.is_ok();
     Ok(Expected {
         starts: [
-            lab.starts_of("app.w"),
-            lab.starts_of("app.x"),
-            lab.starts_of("app.y"),
+            lab.starts("app.w"),
+            lab.starts("app.x"),
+            lab.starts("app.y"),
         ],
         x_final,
         error_events: ev.errors_containing(&msg) as u32,

@@ -3,7 +3,8 @@
 //! random fault schedules (fail, panic, panic in drop, exit, done, hang
 //! ignoring cancellation, slow stop, dynamic add/remove, long waits, and a
 //! shutdown at a random moment), checked after every step against the pure
-//! reference model of `DESIGN.md` §3 (`supervisor_faults::model`).
+//! reference model (`supervisor_faults::model`, whose documentation states
+//! its rules).
 //!
 //! Oracles after every step: no node ever has two live incarnations; the
 //! number of starts of every leaf equals the model's; every failure a child
@@ -17,13 +18,10 @@
 //! runs 10,000 cases; failures shrink and are kept in
 //! `faults/proptest-regressions/model.txt`.
 
-mod common;
-
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{settle, Cmd, End, Events, Lab, INJECTED};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 use supervisor_faults::model::{
@@ -34,6 +32,7 @@ use supervisor_runtime::{
     Backoff, Child, Decay, DynamicGroup, ErrorKind, Group, Intensity, NodeState,
     Restart as RtRestart, Shutdown, Strategy as RtStrategy, Token, TreeHandle,
 };
+use supervisor_testkit::{quiet, shutdown, start, try_within, Cmd, End, Events, Lab, INJECTED};
 
 /// How long a tree may take to come to rest after one step (virtual time).
 const SETTLE_BOUND: Duration = Duration::from_secs(5 * 60);
@@ -392,7 +391,7 @@ fn check_failures_once(lab: &Lab, ev: &Events) -> Result<(), String> {
 
 fn check_starts(lab: &Lab, model: &Model) -> Result<(), String> {
     let want: BTreeMap<String, u32> = model.starts().clone();
-    let got = lab.starts();
+    let got = lab.all_starts();
     if want != got {
         return Err(format!(
             "starts differ:\n  model  {want:?}\n  engine {got:?}"
@@ -402,9 +401,9 @@ fn check_starts(lab: &Lab, model: &Model) -> Result<(), String> {
 }
 
 async fn check_join(h: &TreeHandle, over: &Option<Over>) -> Result<(), String> {
-    let r = tokio::time::timeout(Duration::from_secs(60), h.join())
+    let r = try_within(Duration::from_secs(60), h.join())
         .await
-        .map_err(|_| "hang: join() did not return for a tree that ended".to_string())?;
+        .map_err(|t| format!("hang: join() did not return within {t} for a tree that ended"))?;
     match (over, r) {
         (None | Some(Over::Completed), Ok(())) => Ok(()),
         (Some(Over::GaveUp { node }), Err(e))
@@ -444,12 +443,11 @@ async fn drive(root: GroupSpec, steps: Vec<Step>, fin: Final) -> Result<(), Stri
         .build()
         .map_err(|e| format!("tree rejected: {e}"))?
         .event_capacity(1 << 16);
-    let h = tree.start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(tree);
     let mut model = Model::start("app", &root);
     let mut tokens: HashMap<String, Token> = HashMap::new();
     let mut n = 0u32;
-    settle(&h, &mut ev, SETTLE_BOUND)
+    quiet(&h, &mut ev, SETTLE_BOUND)
         .await
         .map_err(|e| format!("start: {e}"))?;
     check_step(&h, &ev, &lab, &model)
@@ -480,7 +478,9 @@ async fn drive(root: GroupSpec, steps: Vec<Step>, fin: Final) -> Result<(), Stri
                 let d = ds[pick % ds.len()].clone();
                 let key = format!("k{key}");
                 let expect = model.dyn_add(&d, &key);
-                let r = dyns[&d].add(&key, lab.child()).await;
+                let r = try_within(SETTLE_BOUND, dyns[&d].add(&key, lab.child()))
+                    .await
+                    .map_err(|t| format!("step {k}: hang: add({d}.{key}) took {t}"))?;
                 if r.is_ok() != expect {
                     return Err(format!(
                         "step {k}: add({d}.{key}) = {r:?}, model expects ok = {expect}"
@@ -498,9 +498,9 @@ async fn drive(root: GroupSpec, steps: Vec<Step>, fin: Final) -> Result<(), Stri
                 let d = ds[pick % ds.len()].clone();
                 let key = format!("k{key}");
                 if let Some(t) = tokens.remove(&format!("{d}.{key}")) {
-                    dyns[&d]
-                        .remove(&t)
+                    try_within(SETTLE_BOUND, dyns[&d].remove(&t))
                         .await
+                        .map_err(|t| format!("step {k}: hang: remove({d}.{key}) took {t}"))?
                         .map_err(|e| format!("step {k}: remove({d}.{key}) = {e}"))?;
                     model.dyn_remove(&d, &key);
                 }
@@ -510,7 +510,7 @@ async fn drive(root: GroupSpec, steps: Vec<Step>, fin: Final) -> Result<(), Stri
                 model.long_wait();
             }
         }
-        settle(&h, &mut ev, SETTLE_BOUND)
+        quiet(&h, &mut ev, SETTLE_BOUND)
             .await
             .map_err(|e| format!("step {k} {step:?}: {e}"))?;
         check_step(&h, &ev, &lab, &model)
@@ -536,32 +536,46 @@ async fn drive(root: GroupSpec, steps: Vec<Step>, fin: Final) -> Result<(), Stri
     finish(&h, &mut ev, &lab, lo, model, mid).await
 }
 
-/// Shuts the tree down and checks the outcome. `lo` is the model before the
-/// last fault and `hi` after it: with `mid` (the shutdown raced the fault's
-/// consequences) the starts must lie between the two; otherwise both are
-/// the same model and everything is compared exactly.
+/// Shuts the tree down and checks the outcome against `lo`, the model
+/// before the last fault, and `hi`, the model after it.
+///
+/// Always: no overlap, no start after the shutdown began, every drop guard
+/// has run or its node is in `unstopped()`, every failure a child performed
+/// is in exactly one event, and `join()` agrees with one of the two models
+/// shut down.
+///
+/// Without `mid` the two models are the same and the starts, every node's
+/// final state and `aborted()` are compared exactly.
+///
+/// With `mid` the shutdown raced the fault's consequences, and how far they
+/// got depends on timing; a group may be caught between giving up and being
+/// restarted by its parent, a state neither model rests in. So:
+/// - the starts of every leaf lie between `lo`'s and `hi`'s;
+/// - every node ends `Stopped`, `Failed` or `Done`;
+/// - a node the fault does not touch (the two models agree on its state,
+///   its starts, and how the shutdown ends it, and so for every node below
+///   it) ends exactly as the model says, and is aborted exactly when the
+///   model aborts it;
+/// - every aborted node is aborted by one of the two models.
 async fn finish(
     h: &TreeHandle,
     ev: &mut Events,
     lab: &Lab,
-    mut lo: Model,
+    lo: Model,
     hi: Model,
     mid: bool,
 ) -> Result<(), String> {
     lab.begin_shutdown();
-    let report = tokio::time::timeout(SHUTDOWN_BOUND, h.shutdown())
+    let report = try_within(SHUTDOWN_BOUND, h.shutdown())
         .await
-        .map_err(|_| format!("hang: shutdown() did not return within {SHUTDOWN_BOUND:?}"))?;
+        .map_err(|t| format!("hang: shutdown() did not return within {t}"))?;
     ev.pump()?;
     if lab.overlaps() > 0 {
         return Err("two live incarnations of one node".into());
     }
     let late = lab.late_starts();
     if !late.is_empty() {
-        return Err(format!(
-            "started after the shutdown began: {:?}",
-            lab.late_starts_timed()
-        ));
+        return Err(format!("started after the shutdown began: {late:?}"));
     }
     for name in lab.live_names() {
         if !report.unstopped().contains(&name) {
@@ -572,43 +586,124 @@ async fn finish(
     }
     check_failures_once(lab, ev)?;
     STARTS.fetch_add(
-        lab.starts().values().sum::<u32>() as usize,
+        lab.all_starts().values().sum::<u32>() as usize,
         Ordering::Relaxed,
     );
-    if mid {
-        // Whether the fault's consequences ran before the shutdown depends on
-        // timing: the starts lie between the model before and after it.
-        let got = lab.starts();
-        for (name, &hi_n) in hi.starts() {
-            let lo_n = lo.starts().get(name).copied().unwrap_or(0);
-            let g = got.get(name).copied().unwrap_or(0);
-            if g < lo_n || g > hi_n {
-                return Err(format!(
-                    "`{name}` started {g} times; between {lo_n} and {hi_n} expected"
-                ));
-            }
-        }
-        return Ok(());
-    }
-    check_starts(lab, &hi)?;
-    lo.shutdown();
     let actual: BTreeMap<String, NodeState> = report
         .nodes()
         .iter()
         .map(|n| (n.name.clone(), n.state))
         .collect();
-    if let Some(d) = diff_states(&lo.states(), &actual) {
-        return Err(format!("after shutdown: {d}{report:#?}"));
-    }
     let mut aborted = report.aborted().to_vec();
     aborted.sort();
-    if aborted != lo.aborted() {
+    if !mid {
+        check_starts(lab, &hi)?;
+        let mut end = hi;
+        end.shutdown();
+        if let Some(d) = diff_states(&end.states(), &actual) {
+            return Err(format!("after shutdown: {d}{report:#?}"));
+        }
+        if aborted != end.aborted() {
+            return Err(format!(
+                "aborted nodes: engine {aborted:?}, model {:?}",
+                end.aborted()
+            ));
+        }
+        return check_join(h, &end.over).await;
+    }
+    let got = lab.all_starts();
+    for (name, &hi_n) in hi.starts() {
+        let lo_n = lo.starts().get(name).copied().unwrap_or(0);
+        let g = got.get(name).copied().unwrap_or(0);
+        if g < lo_n || g > hi_n {
+            return Err(format!(
+                "`{name}` started {g} times; between {lo_n} and {hi_n} expected"
+            ));
+        }
+    }
+    for (name, &state) in &actual {
+        if !matches!(
+            state,
+            NodeState::Stopped | NodeState::Failed | NodeState::Done
+        ) {
+            return Err(format!(
+                "after shutdown: `{name}` is {state:?}\n{report:#?}"
+            ));
+        }
+    }
+    let (mut lo_end, mut hi_end) = (lo.clone(), hi.clone());
+    lo_end.shutdown();
+    hi_end.shutdown();
+    let touched = touched(&[(&lo, &hi), (&lo_end, &hi_end)]);
+    let (lo, hi) = (lo_end, hi_end);
+    let untouched: BTreeMap<String, State> = lo
+        .states()
+        .into_iter()
+        .filter(|(n, _)| !touched.contains(n))
+        .collect();
+    let actual_untouched: BTreeMap<String, NodeState> = actual
+        .iter()
+        .filter(|(n, _)| untouched.contains_key(*n))
+        .map(|(n, s)| (n.clone(), *s))
+        .collect();
+    if let Some(d) = diff_states(&untouched, &actual_untouched) {
         return Err(format!(
-            "aborted nodes: engine {aborted:?}, model {:?}",
-            lo.aborted()
+            "after shutdown, nodes the fault did not touch: {d}{report:#?}"
         ));
     }
-    check_join(h, &lo.over).await
+    let (lo_ab, hi_ab) = (lo.aborted(), hi.aborted());
+    for name in untouched.keys() {
+        if aborted.contains(name) != lo_ab.contains(name) {
+            return Err(format!(
+                "`{name}`, which the fault did not touch: aborted = {}, model {}\n{report:#?}",
+                aborted.contains(name),
+                lo_ab.contains(name)
+            ));
+        }
+    }
+    if let Some(n) = aborted
+        .iter()
+        .find(|n| !lo_ab.contains(n) && !hi_ab.contains(n))
+    {
+        return Err(format!(
+            "`{n}` was aborted; neither model aborts it ({lo_ab:?} before the fault, {hi_ab:?} after)"
+        ));
+    }
+    let r_lo = check_join(h, &lo.over).await;
+    if r_lo.is_ok() || lo.over == hi.over {
+        return r_lo;
+    }
+    check_join(h, &hi.over)
+        .await
+        .map_err(|e| format!("{e} (before the fault the model says {:?})", lo.over))
+}
+
+/// The nodes on which some pair of models disagrees (state, starts, or
+/// whether the shutdown aborts it), and every group above one of them.
+fn touched(pairs: &[(&Model, &Model)]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut all = BTreeSet::new();
+    for (a, b) in pairs {
+        let (sa, sb) = (a.states(), b.states());
+        let (aa, ab) = (a.aborted(), b.aborted());
+        for n in sa.keys().chain(sb.keys()) {
+            all.insert(n.clone());
+            if sa.get(n) != sb.get(n)
+                || a.starts().get(n) != b.starts().get(n)
+                || aa.contains(n) != ab.contains(n)
+            {
+                out.insert(n.clone());
+            }
+        }
+    }
+    let below: Vec<String> = out.iter().cloned().collect();
+    for n in all {
+        let prefix = format!("{n}.");
+        if below.iter().any(|d| d.starts_with(&prefix)) {
+            out.insert(n);
+        }
+    }
+    out
 }
 
 fn run_case(root: GroupSpec, steps: Vec<Step>, fin: Final) -> Result<(), String> {
@@ -661,7 +756,7 @@ fn engine_agrees_with_the_model() {
 /// temporary child is not restarted with its group) and restarts `b`. `b`
 /// waits for its predecessor `a` to settle, but when `a` finally stops nothing
 /// looks at `b` again: `b` stays in `Backoff` forever.
-/// Expected (DESIGN §3, OTP): `b` runs again, `a` is stopped.
+/// Expected (as in OTP): `b` runs again, `a` is stopped.
 #[test]
 fn restart_waiting_on_a_stopping_temporary_sibling_is_lost() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -677,13 +772,12 @@ fn restart_waiting_on_a_stopping_temporary_sibling_is_lost() {
             .child(Child::new("b", lab.child()).backoff(Backoff::None))
             .build()
             .unwrap();
-        let h = tree.start();
-        let mut ev = Events::new(h.subscribe());
-        settle(&h, &mut ev, SETTLE_BOUND).await.unwrap();
+        let (h, mut ev) = start(tree);
+        quiet(&h, &mut ev, SETTLE_BOUND).await.unwrap();
         lab.send("app.b", Cmd::End(End::Ok)).await;
-        let r = settle(&h, &mut ev, Duration::from_secs(60)).await;
+        let r = quiet(&h, &mut ev, Duration::from_secs(60)).await;
         assert_eq!(
-            lab.starts_of("app.b"),
+            lab.starts("app.b"),
             2,
             "b must run again; {r:?}\n{}",
             h.snapshot()
@@ -692,7 +786,7 @@ fn restart_waiting_on_a_stopping_temporary_sibling_is_lost() {
             h.snapshot().node("app.a").unwrap().state,
             NodeState::Stopped
         );
-        h.shutdown().await;
+        shutdown(&h, SHUTDOWN_BOUND).await;
     });
 }
 
@@ -701,8 +795,8 @@ fn restart_waiting_on_a_stopping_temporary_sibling_is_lost() {
 /// stops in reverse order, so it first waits for `b`, which takes 3 s to
 /// stop; `g` has not been asked to stop yet, its restart timer fires and a
 /// new incarnation of `a` is started and polled 1 s after the shutdown began.
-/// Expected (DESIGN §3, Shutdown): "No new child is polled after shutdown
-/// began"; observed: `app.g.a` starts a second time during the shutdown. The
+/// Expected (`TreeHandle::shutdown`): no new child is polled once the
+/// shutdown began; observed: `app.g.a` starts a second time during the shutdown. The
 /// same happens at any depth to every node the stop has not reached yet
 /// (also keyed children of a dynamic group, and restarts due at the very
 /// instant the shutdown begins).
@@ -723,22 +817,17 @@ fn no_restart_after_shutdown_began() {
             .child(Child::new("b", lab.child()))
             .build()
             .unwrap();
-        let h = tree.start();
-        let mut ev = Events::new(h.subscribe());
-        settle(&h, &mut ev, SETTLE_BOUND).await.unwrap();
+        let (h, mut ev) = start(tree);
+        quiet(&h, &mut ev, SETTLE_BOUND).await.unwrap();
         lab.send("app.b", Cmd::SlowStop(Duration::from_secs(3)))
             .await;
         lab.send("app.g.a", Cmd::End(End::Err(format!("{INJECTED}1>"))))
             .await;
         ev.wait("app.g.a", NodeState::Backoff).await;
         lab.begin_shutdown();
-        let report = h.shutdown().await;
+        let report = shutdown(&h, SHUTDOWN_BOUND).await;
         assert!(report.is_clean(), "{report:?}");
-        assert_eq!(
-            lab.late_starts_timed(),
-            vec![],
-            "started after shutdown() began"
-        );
-        assert_eq!(lab.starts_of("app.g.a"), 1);
+        assert_eq!(lab.late_starts(), vec![], "started after shutdown() began");
+        assert_eq!(lab.starts("app.g.a"), 1);
     });
 }

@@ -1,17 +1,15 @@
 //! Restart delays: exponential with jitter and a cap, fixed, none; the count
 //! resets once the child stayed healthy for `max` (at least one second).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab};
 use supervisor_runtime::{Backoff, Child, Group, Intensity, NodeState, TreeHandle};
+use supervisor_testkit::{start, Cmd, End, Events, Lab};
 use tokio::time::Instant;
 
 const MS: Duration = Duration::from_millis(1);
 
-fn tree(lab: &Lab, group: Option<Backoff>, child: Option<Backoff>) -> TreeHandle {
+fn tree(lab: &Lab, group: Option<Backoff>, child: Option<Backoff>) -> (TreeHandle, Events) {
     let mut c = Child::new("a", lab.child());
     if let Some(b) = child {
         c = c.backoff(b);
@@ -20,7 +18,7 @@ fn tree(lab: &Lab, group: Option<Backoff>, child: Option<Backoff>) -> TreeHandle
     if let Some(b) = group {
         g = g.backoff(b);
     }
-    g.child(c).build().unwrap().start()
+    start(g.child(c).build().unwrap())
 }
 
 struct Restart {
@@ -35,7 +33,7 @@ async fn fail(lab: &Lab, ev: &mut Events, h: &TreeHandle) -> Restart {
         ev.wait("app.a", NodeState::Healthy).await;
     }
     let t = Instant::now();
-    lab.send("app.a", Cmd::Fail("boom")).await;
+    lab.send("app.a", Cmd::End(End::err("boom"))).await;
     let delay = ev
         .wait("app.a", NodeState::Backoff)
         .await
@@ -69,8 +67,7 @@ fn assert_took(r: &Restart, what: &str) {
 async fn exponential_delays_grow_within_their_jitter_and_are_capped() {
     let lab = Lab::new();
     let b = Backoff::exponential().max(Duration::from_secs(1));
-    let h = tree(&lab, None, Some(b));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab, None, Some(b));
     let bases = [100, 200, 400, 800, 1000, 1000];
     for (n, base) in bases.into_iter().enumerate() {
         let r = fail(&lab, &mut ev, &h).await;
@@ -103,21 +100,38 @@ async fn exponential_delays_grow_within_their_jitter_and_are_capped() {
 #[tokio::test(start_paused = true)]
 async fn the_default_backoff_starts_at_100ms_doubling_with_20_percent_jitter() {
     let lab = Lab::new();
-    let h = tree(&lab, None, None);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab, None, None);
     for (n, base) in [100u32, 200, 400, 800, 1600].into_iter().enumerate() {
         let r = fail(&lab, &mut ev, &h).await;
         assert_within(r.delay, base * MS, 0.2, &format!("n = {n}"));
         assert_took(&r, &format!("n = {n}"));
     }
     h.shutdown().await;
+
+    // The jitter is there and it is 20 %: the first delays of many trees
+    // spread over more than ±10 % of 100 ms and stay within ±20 %. (With
+    // uniform jitter of ±20 %, 64 draws all above 90 ms, or all below
+    // 110 ms, have a chance of 2·0.75⁶⁴ ≈ 2·10⁻⁸.)
+    let mut firsts = Vec::new();
+    for _ in 0..64 {
+        let lab = Lab::new();
+        let (h, mut ev) = tree(&lab, None, None);
+        let r = fail(&lab, &mut ev, &h).await;
+        assert_within(r.delay, 100 * MS, 0.2, "first delay");
+        firsts.push(r.delay);
+        h.shutdown().await;
+    }
+    let (min, max) = (firsts.iter().min().unwrap(), firsts.iter().max().unwrap());
+    assert!(
+        *min < 90 * MS && *max > 110 * MS,
+        "first delays from {min:?} to {max:?}: not a jitter of 20 %"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn fixed_backoff_always_waits_the_same() {
     let lab = Lab::new();
-    let h = tree(&lab, None, Some(Backoff::Fixed(Duration::from_millis(750))));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab, None, Some(Backoff::Fixed(Duration::from_millis(750))));
     for n in 0..6 {
         let r = fail(&lab, &mut ev, &h).await;
         assert_eq!(r.delay, Duration::from_millis(750), "n = {n}");
@@ -129,8 +143,7 @@ async fn fixed_backoff_always_waits_the_same() {
 #[tokio::test(start_paused = true)]
 async fn no_backoff_restarts_at_once() {
     let lab = Lab::new();
-    let h = tree(&lab, None, Some(Backoff::None));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab, None, Some(Backoff::None));
     for n in 0..6 {
         let r = fail(&lab, &mut ev, &h).await;
         assert_eq!(r.delay, Duration::ZERO, "n = {n}");
@@ -142,18 +155,16 @@ async fn no_backoff_restarts_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_childs_backoff_overrides_its_groups() {
     let lab = Lab::new();
-    let h = tree(
+    let (h, mut ev) = tree(
         &lab,
         Some(Backoff::Fixed(Duration::from_secs(1))),
         Some(Backoff::Fixed(Duration::from_secs(2))),
     );
-    let mut ev = Events::new(h.subscribe());
     assert_eq!(fail(&lab, &mut ev, &h).await.delay, Duration::from_secs(2));
     h.shutdown().await;
 
     let lab = Lab::new();
-    let h = tree(&lab, Some(Backoff::Fixed(Duration::from_secs(1))), None);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab, Some(Backoff::Fixed(Duration::from_secs(1))), None);
     assert_eq!(fail(&lab, &mut ev, &h).await.delay, Duration::from_secs(1));
     h.shutdown().await;
 }
@@ -171,8 +182,7 @@ async fn the_count_resets_once_healthy_for_max() {
     let b = Backoff::exponential()
         .max(Duration::from_secs(2))
         .jitter(0.0);
-    let h = tree(&lab, None, Some(b));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab, None, Some(b));
     let quick = Duration::ZERO;
     assert_eq!(fail_after(&lab, &mut ev, &h, quick).await, 100 * MS);
     assert_eq!(fail_after(&lab, &mut ev, &h, quick).await, 200 * MS);
@@ -189,8 +199,7 @@ async fn the_count_resets_once_healthy_for_max() {
 async fn the_reset_needs_at_least_one_second_of_health() {
     let lab = Lab::new();
     let b = Backoff::exponential().max(500 * MS).jitter(0.0);
-    let h = tree(&lab, None, Some(b));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab, None, Some(b));
     assert_eq!(
         fail_after(&lab, &mut ev, &h, Duration::ZERO).await,
         100 * MS

@@ -1,12 +1,12 @@
-//! How an incarnation ends decides what happens next (DESIGN §3 table),
+//! How an incarnation ends decides what happens next (the rules of
+//! `Restart`, `Context::done`, `DoNotRestart` and `StopTree`, written out as
+//! the table `expected` below),
 //! for each restart type.
-
-mod common;
 
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab};
 use supervisor_runtime::{Backoff, Child, ErrorKind, Group, Intensity, NodeState, Restart};
+use supervisor_testkit::{start, Cmd, End, Lab};
 
 const TYPES: [Restart; 3] = [Restart::Permanent, Restart::Transient, Restart::Temporary];
 
@@ -54,14 +54,14 @@ async fn case(r: Restart, ending: Ending) {
         .child(Child::new("keep", lab.child()))
         .build()
         .unwrap();
-    let h = tree.start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(tree);
     ev.wait("app.a", NodeState::Healthy).await;
     let what = format!("{r:?} × {ending:?}");
     match ending {
         Ending::OkAfterStop | Ending::ErrAfterStop => {
             if ending == Ending::ErrAfterStop {
-                lab.send("app.a", Cmd::FailOnStop("stop went wrong")).await;
+                lab.send("app.a", Cmd::OnCancel(End::err("stop went wrong")))
+                    .await;
             }
             let report = h.shutdown().await;
             let (state, err) = expected(r, ending).unwrap();
@@ -85,12 +85,12 @@ async fn case(r: Restart, ending: Ending) {
         }
         Ending::OkAfterDone => {
             lab.send("app.a", Cmd::Done).await;
-            lab.send("app.a", Cmd::Exit).await;
+            lab.send("app.a", Cmd::End(End::Ok)).await;
         }
-        Ending::PlainOk => lab.send("app.a", Cmd::Exit).await,
-        Ending::Err => lab.send("app.a", Cmd::Fail("boom")).await,
-        Ending::Panic => lab.send("app.a", Cmd::Panic("kaboom")).await,
-        Ending::DoNotRestart => lab.send("app.a", Cmd::DoNotRestart).await,
+        Ending::PlainOk => lab.send("app.a", Cmd::End(End::Ok)).await,
+        Ending::Err => lab.send("app.a", Cmd::End(End::err("boom"))).await,
+        Ending::Panic => lab.send("app.a", Cmd::End(End::panic("kaboom"))).await,
+        Ending::DoNotRestart => lab.send("app.a", Cmd::End(End::DoNotRestart)).await,
     }
     match expected(r, ending) {
         None => {
@@ -202,10 +202,9 @@ async fn stop_tree_shuts_the_whole_tree_down_for_every_restart_type() {
             .child(Child::new("a", lab.child()).restart(r))
             .build()
             .unwrap();
-        let h = tree.start();
-        let mut ev = Events::new(h.subscribe());
+        let (h, mut ev) = start(tree);
         ev.wait("app.a", NodeState::Healthy).await;
-        lab.send("app.a", Cmd::StopTree).await;
+        lab.send("app.a", Cmd::End(End::StopTree)).await;
         let e = h
             .join()
             .await
@@ -241,11 +240,11 @@ async fn err_while_stopped_by_a_group_restart_is_not_a_failure() {
         .child(Child::new("b", lab.child()))
         .build()
         .unwrap();
-    let h = tree.start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(tree);
     ev.wait("app", NodeState::Healthy).await;
-    lab.send("app.b", Cmd::FailOnStop("b complains")).await;
-    lab.send("app.a", Cmd::Fail("boom")).await;
+    lab.send("app.b", Cmd::OnCancel(End::err("b complains")))
+        .await;
+    lab.send("app.a", Cmd::End(End::err("boom"))).await;
     // Both restart; b's complaint is reported but does not exceed max = 1.
     let e = ev.wait("app.b", NodeState::Backoff).await;
     assert_eq!(

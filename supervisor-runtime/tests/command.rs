@@ -14,38 +14,20 @@ use std::time::Duration;
 
 use supervisor_runtime::adapters::{serve, start_stop, start_stop_blocking};
 use supervisor_runtime::{
-    Child, Command, Context, Event, Group, NodeState, Restart, Shutdown, TreeHandle,
+    Child, Command, Context, Group, NodeState, Restart, Shutdown, TreeHandle,
 };
-use tokio::sync::{broadcast, mpsc, oneshot};
+use supervisor_testkit::{start_real_time, within, Events, PAUSED_LIMIT, REAL_LIMIT};
+use tokio::sync::{mpsc, oneshot};
 
-/// Failure guard for anything a test waits on.
-const GUARD: Duration = Duration::from_secs(20);
-
+/// Bounds anything a test waits on by [`REAL_LIMIT`].
 async fn guarded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(GUARD, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
+    within(REAL_LIMIT, what, fut).await
 }
 
-/// Waits for `name` to enter `state`; panics on a guard timeout.
-async fn wait_state(rx: &mut broadcast::Receiver<Event>, name: &str, state: NodeState) -> Event {
-    guarded(&format!("{name} to become {state:?}"), async {
-        loop {
-            match rx.recv().await {
-                Ok(e) if e.name == name && e.state == state => return e,
-                Ok(_) => {}
-                Err(e) => panic!("event stream: {e}"),
-            }
-        }
-    })
-    .await
-}
-
-fn start(root: Group) -> (TreeHandle, broadcast::Receiver<Event>) {
-    let handle = root.build().expect("a valid tree").start();
-    let rx = handle.subscribe();
-    (handle, rx)
+/// Builds `root` and starts it, subscribed from the first event; waits on
+/// the events are bounded by [`REAL_LIMIT`].
+fn start(root: Group) -> (TreeHandle, Events) {
+    start_real_time(root.build().expect("a valid tree"))
 }
 
 // ---------------------------------------------------------------------------
@@ -214,7 +196,7 @@ async fn exit_status_zero_is_a_normal_exit() {
         Group::parallel("exit_ok")
             .child(Child::new("p", Command::new("true")).restart(Restart::Transient)),
     );
-    let e = wait_state(&mut rx, "exit_ok.p", NodeState::Stopped).await;
+    let e = rx.wait("exit_ok.p", NodeState::Stopped).await;
     assert!(e.error.is_none(), "unexpected error: {:?}", e.error);
     guarded("the tree to complete", handle.join())
         .await
@@ -232,18 +214,10 @@ async fn non_zero_exit_is_a_failure_with_the_status() {
             ),
     );
     let mut seen = HashMap::new();
-    guarded("both failures", async {
-        while seen.len() < 2 {
-            let e = rx.recv().await.expect("event");
-            if e.state == NodeState::Failed {
-                seen.insert(
-                    e.name.clone(),
-                    e.error.expect("a failure carries its error"),
-                );
-            }
-        }
-    })
-    .await;
+    while seen.len() < 2 {
+        let e = rx.wait_for(|e| e.state == NodeState::Failed).await;
+        seen.insert(e.name, e.error.expect("a failure carries its error"));
+    }
     let f = &seen["exit_err.f"];
     assert_eq!(f.to_string(), "`false` exited with status 1");
     assert_eq!(
@@ -258,7 +232,7 @@ async fn death_by_signal_is_a_failure_naming_the_signal() {
     let (_handle, mut rx) = start(Group::parallel("signaled").child(
         Child::new("p", Command::new("sh").args(["-c", "kill -9 $$"])).restart(Restart::Temporary),
     ));
-    let e = wait_state(&mut rx, "signaled.p", NodeState::Failed).await;
+    let e = rx.wait("signaled.p", NodeState::Failed).await;
     assert_eq!(
         e.error.expect("an error").to_string(),
         "`sh` was killed by signal 9 (SIGKILL)"
@@ -271,7 +245,7 @@ async fn spawn_failure_names_the_program_and_the_os_error() {
         start(Group::parallel("nospawn").child(
             Child::new("p", Command::new("no-such-program-7f3a")).restart(Restart::Temporary),
         ));
-    let e = wait_state(&mut rx, "nospawn.p", NodeState::Failed).await;
+    let e = rx.wait("nospawn.p", NodeState::Failed).await;
     let msg = e.error.expect("an error").to_string();
     assert!(
         msg.contains("failed to start `no-such-program-7f3a`"),
@@ -282,10 +256,26 @@ async fn spawn_failure_names_the_program_and_the_os_error() {
 
 #[tokio::test]
 async fn stop_sends_sigterm_and_is_a_clean_stop() {
-    let (handle, mut rx) =
-        start(Group::parallel("term").child(Child::new("p", Command::new("sleep").arg("1000"))));
-    wait_state(&mut rx, "term.p", NodeState::Healthy).await;
+    // The trap runs on SIGTERM only: it writes the file, then lets the
+    // shell die of the same signal, as an untrapped process would. It is
+    // set before `ready` is printed, and the node is healthy only then.
+    let seen = std::env::temp_dir().join(format!("supervisor-term-test-{}", std::process::id()));
+    let _ = std::fs::remove_file(&seen);
+    let script = r#"trap 'echo TERM > "$1"; trap - TERM; kill -TERM $$' TERM; echo ready; sleep 1000 & wait"#;
+    let cmd = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(&seen)
+        .ready_when_line("ready");
+    let (handle, mut rx) = start(Group::parallel("term").child(Child::new("p", cmd)));
+    rx.wait("term.p", NodeState::Healthy).await;
     let report = guarded("the shutdown", handle.shutdown()).await;
+    let got = std::fs::read_to_string(&seen);
+    let _ = std::fs::remove_file(&seen);
+    assert_eq!(
+        got.ok().as_deref(),
+        Some("TERM\n"),
+        "the process was not sent SIGTERM"
+    );
     assert!(report.is_clean(), "{report:?}");
     assert!(report.aborted().is_empty());
     let node = report.node("term.p").expect("the node is in the report");
@@ -305,7 +295,7 @@ async fn abort_kills_the_whole_process_group() {
                 .shutdown(Shutdown::Timeout(Duration::from_millis(200))),
         ),
     );
-    wait_state(&mut rx, "abort.p", NodeState::Healthy).await;
+    rx.wait("abort.p", NodeState::Healthy).await;
     let mut pids = HashMap::new();
     while pids.len() < 2 {
         let line = next_line(&mut lines).await;
@@ -363,7 +353,7 @@ async fn ready_when_a_line_matches() {
 
     let writer = fifo.clone();
     let unblock = tokio::task::spawn_blocking(move || std::fs::write(writer, "go\n"));
-    wait_state(&mut rx, "line.p", NodeState::Healthy).await;
+    rx.wait("line.p", NodeState::Healthy).await;
     guarded("the fifo write", unblock).await.unwrap().unwrap();
     assert_eq!(next_line(&mut lines).await.message, "server is ready now");
 
@@ -374,26 +364,25 @@ async fn ready_when_a_line_matches() {
 
 #[tokio::test]
 async fn ready_when_the_port_accepts() {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    // The port stays ours from the start: bound but not listening, so the
+    // probe's connections are refused and no other process can take it.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let port = socket.local_addr().unwrap().port();
     let cmd = Command::new("sleep").arg("1000").ready_when_port(port);
     let (handle, mut rx) = start(Group::parallel("port").child(Child::new("p", cmd)));
-    wait_state(&mut rx, "port.p", NodeState::Starting).await;
+    rx.wait("port.p", NodeState::Starting).await;
     // Nothing listens yet: the probe cannot have succeeded.
     assert_eq!(
         handle.snapshot().node("port.p").unwrap().state,
         NodeState::Starting
     );
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let listener = socket.listen(16).unwrap();
     guarded("the probe's connection", listener.accept())
         .await
         .unwrap();
-    wait_state(&mut rx, "port.p", NodeState::Healthy).await;
+    rx.wait("port.p", NodeState::Healthy).await;
 
     let report = guarded("the shutdown", handle.shutdown()).await;
     assert!(report.is_clean(), "{report:?}");
@@ -477,7 +466,7 @@ async fn start_stop_starts_reports_healthy_and_stops_with_the_value() {
         )
     };
     let (handle, mut rx) = start(Group::parallel("ss").child(Child::new("r", runnable)));
-    wait_state(&mut rx, "ss.r", NodeState::Healthy).await;
+    rx.wait("ss.r", NodeState::Healthy).await;
     assert_eq!(starts.load(Ordering::SeqCst), 1);
     let report = guarded("the shutdown", handle.shutdown()).await;
     assert!(report.is_clean(), "{report:?}");
@@ -500,7 +489,7 @@ async fn start_stop_failed_start_is_a_failure_without_stop() {
     let (_handle, mut rx) = start(
         Group::parallel("ssfail").child(Child::new("r", runnable).restart(Restart::Temporary)),
     );
-    let e = wait_state(&mut rx, "ssfail.r", NodeState::Failed).await;
+    let e = rx.wait("ssfail.r", NodeState::Failed).await;
     assert_eq!(e.error.unwrap().to_string(), "cannot connect");
     assert_eq!(stops.load(Ordering::SeqCst), 0);
 }
@@ -513,26 +502,62 @@ async fn start_stop_error_of_stop_is_reported() {
     );
     let (handle, mut rx) =
         start(Group::parallel("ssstop").child(Child::new("r", runnable.clone())));
-    wait_state(&mut rx, "ssstop.r", NodeState::Healthy).await;
+    rx.wait("ssstop.r", NodeState::Healthy).await;
     let report = guarded("the shutdown", handle.shutdown()).await;
     let node = report.node("ssstop.r").unwrap();
     assert_eq!(node.error.as_deref(), Some("flush failed"), "{report:?}");
 }
 
+/// Both functions run off the runtime's thread (this test's runtime has
+/// only one), and while `start` blocks the runtime keeps running: the node
+/// stays `Starting` and the test goes on.
 #[tokio::test]
 async fn start_stop_blocking_runs_both_functions_on_the_blocking_pool() {
-    let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<String>();
-    let stopped_tx = Mutex::new(stopped_tx);
+    let runtime_thread = std::thread::current().id();
+    let (ran_tx, mut ran_rx) = mpsc::unbounded_channel::<(&'static str, std::thread::ThreadId)>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let go_rx = Mutex::new(go_rx);
+    let (stopped_tx, mut stopped_rx) = mpsc::unbounded_channel::<String>();
+    let ran_stop = ran_tx.clone();
     let runnable = start_stop_blocking(
-        |ctx: Context| Ok::<_, std::io::Error>(format!("resource of {}", ctx.name())),
+        move |ctx: Context| {
+            let _ = ran_tx.send(("start", std::thread::current().id()));
+            // Blocks until the test says go; bounded, so that a start run on
+            // the runtime's own thread fails the test instead of hanging it.
+            go_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(REAL_LIMIT)
+                .map_err(|_| std::io::Error::other("never released"))?;
+            Ok::<_, std::io::Error>(format!("resource of {}", ctx.name()))
+        },
         move |value: String| {
-            stopped_tx.lock().unwrap().send(value).unwrap();
+            let _ = ran_stop.send(("stop", std::thread::current().id()));
+            let _ = stopped_tx.send(value);
         },
     );
     let (handle, mut rx) = start(Group::parallel("ssb").child(Child::new("r", runnable)));
-    wait_state(&mut rx, "ssb.r", NodeState::Healthy).await;
+    let (what, start_thread) = guarded("start to run", ran_rx.recv()).await.unwrap();
+    assert_eq!(what, "start");
+    assert_ne!(
+        start_thread, runtime_thread,
+        "start ran on the runtime's thread"
+    );
+    assert_eq!(
+        handle.snapshot().node("ssb.r").unwrap().state,
+        NodeState::Starting,
+        "healthy only once start has returned"
+    );
+    go_tx.send(()).unwrap();
+    rx.wait("ssb.r", NodeState::Healthy).await;
     let report = guarded("the shutdown", handle.shutdown()).await;
     assert!(report.is_clean(), "{report:?}");
+    let (what, stop_thread) = ran_rx.try_recv().expect("stop ran");
+    assert_eq!(what, "stop");
+    assert_ne!(
+        stop_thread, runtime_thread,
+        "stop ran on the runtime's thread"
+    );
     assert_eq!(stopped_rx.try_recv().unwrap(), "resource of ssb.r");
 }
 
@@ -561,7 +586,7 @@ async fn serve_reports_healthy_once_running_and_shuts_down_gracefully() {
         })
     };
     let (handle, mut rx) = start(Group::parallel("srv").child(Child::new("http", server)));
-    wait_state(&mut rx, "srv.http", NodeState::Healthy).await;
+    rx.wait("srv.http", NodeState::Healthy).await;
     // Healthy after the first poll: the listener is bound already.
     let port = port_rx.try_recv().expect("bound before healthy");
     tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -580,20 +605,12 @@ async fn serve_that_fails_at_once_never_becomes_healthy() {
     let (_handle, mut rx) = start(
         Group::parallel("srvfail").child(Child::new("http", server).restart(Restart::Temporary)),
     );
-    let e = guarded("the failure", async {
-        loop {
-            let e = rx.recv().await.unwrap();
-            assert_ne!(
-                e.state,
-                NodeState::Healthy,
-                "reported healthy before failing"
-            );
-            if e.state == NodeState::Failed {
-                return e;
-            }
-        }
-    })
-    .await;
+    let e = rx.wait("srvfail.http", NodeState::Failed).await;
+    assert!(
+        !rx.saw("srvfail.http", NodeState::Healthy),
+        "reported healthy before failing: {:?}",
+        rx.trace()
+    );
     assert_eq!(e.error.unwrap().to_string(), "address in use");
 }
 
@@ -608,8 +625,14 @@ async fn serve_graceful_stop_is_bounded_by_the_shutdown_timeout() {
         Group::parallel("srvslow")
             .child(Child::new("http", server).shutdown(Shutdown::Timeout(Duration::from_secs(3)))),
     );
-    wait_state(&mut rx, "srvslow.http", NodeState::Healthy).await;
-    let report = handle.shutdown().await;
+    rx.wait("srvslow.http", NodeState::Healthy).await;
+    let t0 = tokio::time::Instant::now();
+    let report = within(PAUSED_LIMIT, "the shutdown", handle.shutdown()).await;
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_secs(3),
+        "aborted after the configured 3 s (the default is 5 s)"
+    );
     assert_eq!(report.aborted(), ["srvslow.http"], "{report:?}");
 }
 
@@ -630,13 +653,13 @@ async fn serve_ready_manually_waits_for_the_server() {
     })
     .ready_manually();
     let (handle, mut rx) = start(Group::parallel("srvman").child(Child::new("http", server)));
-    wait_state(&mut rx, "srvman.http", NodeState::Starting).await;
+    rx.wait("srvman.http", NodeState::Starting).await;
     assert_eq!(
         handle.snapshot().node("srvman.http").unwrap().state,
         NodeState::Starting
     );
     go_tx.send(()).unwrap();
-    wait_state(&mut rx, "srvman.http", NodeState::Healthy).await;
+    rx.wait("srvman.http", NodeState::Healthy).await;
     let report = guarded("the shutdown", handle.shutdown()).await;
     assert!(report.is_clean(), "{report:?}");
 }

@@ -1,30 +1,28 @@
 //! `Context`: wrong-order signals, spawned children and their lifetime,
 //! spawn errors, `spawn_group`, `on_cancel`, `sleep`.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab, OnStart};
 use supervisor_runtime::{
     Backoff, Child, Context, ErrorKind, Group, Intensity, NodeState, Strategy, TreeHandle,
 };
+use supervisor_testkit::{start, Cmd, End, Events, Lab, OnStart};
 
-fn two(lab: &Lab, a: impl supervisor_runtime::Runnable) -> TreeHandle {
-    Group::parallel("app")
-        .intensity(Intensity::Unlimited)
-        .backoff(Backoff::Fixed(Duration::from_secs(1)))
-        .child(Child::new("a", a))
-        .child(Child::new("b", lab.child()))
-        .build()
-        .unwrap()
-        .start()
+fn two(lab: &Lab, a: impl supervisor_runtime::Runnable) -> (TreeHandle, Events) {
+    start(
+        Group::parallel("app")
+            .intensity(Intensity::Unlimited)
+            .backoff(Backoff::Fixed(Duration::from_secs(1)))
+            .child(Child::new("a", a))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap(),
+    )
 }
 
 async fn misuse(lab: &Lab, start: OnStart, cmds: &[Cmd], needle: &str) {
-    let h = two(lab, lab.child_with(start));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = two(lab, lab.child_with(start));
     ev.wait("app.b", NodeState::Healthy).await;
     for c in cmds {
         lab.send("app.a", c.clone()).await;
@@ -92,7 +90,7 @@ async fn a_misused_incarnation_that_returns_ok_is_still_a_failure() {
     misuse(
         &Lab::new(),
         OnStart::Healthy,
-        &[Cmd::Done, Cmd::Healthy, Cmd::Exit],
+        &[Cmd::Done, Cmd::Healthy, Cmd::End(End::Ok)],
         "healthy()` called twice",
     )
     .await;
@@ -101,11 +99,10 @@ async fn a_misused_incarnation_that_returns_ok_is_still_a_failure() {
 #[tokio::test(start_paused = true)]
 async fn done_then_ok_keeps_spawned_children_until_the_node_is_stopped() {
     let lab = Lab::new();
-    let h = two(&lab, lab.child_with(OnStart::SpawnThenHealthy(&["w"])));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = two(&lab, lab.child_with(OnStart::SpawnThenHealthy(&["w"])));
     ev.wait("app.a.w", NodeState::Healthy).await;
     lab.send("app.a", Cmd::Done).await;
-    lab.send("app.a", Cmd::Exit).await;
+    lab.send("app.a", Cmd::End(End::Ok)).await;
     ev.wait("app.a", NodeState::Done).await;
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert!(lab.is_live("app.a.w"), "{:#?}", lab.log());
@@ -118,7 +115,7 @@ async fn done_then_ok_keeps_spawned_children_until_the_node_is_stopped() {
         "{snap}"
     );
     // Its children still restart on their own.
-    lab.send("app.a.w", Cmd::Fail("w broke")).await;
+    lab.send("app.a.w", Cmd::End(End::err("w broke"))).await;
     ev.wait("app.a.w", NodeState::Backoff).await;
     ev.wait("app.a.w", NodeState::Healthy).await;
     assert_eq!(lab.starts("app.a"), 1);
@@ -131,25 +128,25 @@ async fn done_then_ok_keeps_spawned_children_until_the_node_is_stopped() {
 #[tokio::test(start_paused = true)]
 async fn done_then_ok_keeps_spawned_children_until_the_node_is_restarted() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .strategy(Strategy::OneForAll)
-        .backoff(Backoff::None)
-        .child(Child::new(
-            "a",
-            lab.child_with(OnStart::SpawnThenHealthy(&["w"])),
-        ))
-        .child(Child::new("b", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .strategy(Strategy::OneForAll)
+            .backoff(Backoff::None)
+            .child(Child::new(
+                "a",
+                lab.child_with(OnStart::SpawnThenHealthy(&["w"])),
+            ))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a.w", NodeState::Healthy).await;
     lab.send("app.a.w", Cmd::SlowStop(Duration::from_secs(2)))
         .await;
     lab.send("app.a", Cmd::Done).await;
-    lab.send("app.a", Cmd::Exit).await;
+    lab.send("app.a", Cmd::End(End::Ok)).await;
     ev.wait("app.a", NodeState::Done).await;
-    lab.send("app.b", Cmd::Fail("boom")).await;
+    lab.send("app.b", Cmd::End(End::err("boom"))).await;
     // The done node reruns with its group, once its children have ended.
     ev.wait("app.a.w", NodeState::Healthy).await;
     let w_end = lab.times("app.a.w end")[0];
@@ -166,12 +163,11 @@ async fn done_then_ok_keeps_spawned_children_until_the_node_is_restarted() {
 #[tokio::test(start_paused = true)]
 async fn without_done_spawned_children_end_with_the_incarnation() {
     let lab = Lab::new();
-    let h = two(&lab, lab.child_with(OnStart::SpawnThenHealthy(&["w"])));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = two(&lab, lab.child_with(OnStart::SpawnThenHealthy(&["w"])));
     ev.wait("app.a.w", NodeState::Healthy).await;
     lab.send("app.a.w", Cmd::SlowStop(Duration::from_secs(3)))
         .await;
-    lab.send("app.a", Cmd::Exit).await;
+    lab.send("app.a", Cmd::End(End::Ok)).await;
     ev.wait("app.a", NodeState::Backoff).await;
     // a's ending is reported only once w has ended.
     let a_end = lab.times("app.a end")[0];
@@ -186,8 +182,7 @@ async fn without_done_spawned_children_end_with_the_incarnation() {
 #[tokio::test(start_paused = true)]
 async fn spawn_rejects_bad_and_duplicate_names_and_starts_nothing() {
     let lab = Lab::new();
-    let h = two(&lab, lab.child_with(OnStart::SpawnThenHealthy(&["w"])));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = two(&lab, lab.child_with(OnStart::SpawnThenHealthy(&["w"])));
     ev.wait("app.a.w", NodeState::Healthy).await;
     lab.send("app.a", Cmd::Spawn("Bad.Name")).await;
     lab.send("app.a", Cmd::Spawn("")).await;
@@ -229,10 +224,9 @@ async fn spawn_rejects_bad_and_duplicate_names_and_starts_nothing() {
 #[tokio::test(start_paused = true)]
 async fn a_name_is_free_again_once_its_child_ended_for_good() {
     let lab = Lab::new();
-    let h = two(&lab, lab.child_with(OnStart::SpawnThenHealthy(&["w"])));
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = two(&lab, lab.child_with(OnStart::SpawnThenHealthy(&["w"])));
     ev.wait("app.a.w", NodeState::Healthy).await;
-    lab.send("app.a.w", Cmd::DoNotRestart).await;
+    lab.send("app.a.w", Cmd::End(End::DoNotRestart)).await;
     ev.wait("app.a.w", NodeState::Done).await;
     lab.send("app.a", Cmd::Spawn("w")).await;
     ev.wait("app.a.w", NodeState::Healthy).await;
@@ -245,15 +239,14 @@ async fn a_name_is_free_again_once_its_child_ended_for_good() {
 #[tokio::test(start_paused = true)]
 async fn spawn_group_children_restart_together() {
     let lab = Lab::new();
-    let h = two(&lab, lab.child());
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = two(&lab, lab.child());
     ev.wait("app.a", NodeState::Healthy).await;
     lab.send("app.a", Cmd::SpawnGroup(vec!["x", "y", "z"]))
         .await;
     ev.wait_all(&["app.a.x", "app.a.y", "app.a.z"], NodeState::Healthy)
         .await;
     lab.clear_log();
-    lab.send("app.a.y", Cmd::Fail("y broke")).await;
+    lab.send("app.a.y", Cmd::End(End::err("y broke"))).await;
     ev.wait_all(&["app.a.x", "app.a.y", "app.a.z"], NodeState::Healthy)
         .await;
     for n in ["app.a.x", "app.a.y", "app.a.z"] {
@@ -305,18 +298,18 @@ fn recorder(calls: &Calls) -> impl supervisor_runtime::Runnable {
 async fn on_cancel_is_called_once_per_incarnation() {
     let calls = Calls::default();
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .strategy(Strategy::OneForAll)
-        .backoff(Backoff::None)
-        .child(Child::new("a", recorder(&calls)))
-        .child(Child::new("b", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .strategy(Strategy::OneForAll)
+            .backoff(Backoff::None)
+            .child(Child::new("a", recorder(&calls)))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     assert!(calls.lock().unwrap().is_empty(), "not before a stop");
-    lab.send("app.b", Cmd::Fail("boom")).await;
+    lab.send("app.b", Cmd::End(End::err("boom"))).await;
     ev.wait_all(&["app.a", "app.b"], NodeState::Healthy).await;
     assert_eq!(*calls.lock().unwrap(), ["on_cancel 1", "late 1", "end 1"]);
     assert!(h.shutdown().await.is_clean());
@@ -345,12 +338,12 @@ async fn on_cancel_can_stop_what_ignores_cancellation() {
         let _ = rx.await;
         Ok::<(), std::io::Error>(())
     };
-    let h = Group::parallel("app")
-        .child(Child::new("a", child))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .child(Child::new("a", child))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Healthy).await;
     let report = h.shutdown().await;
     assert!(report.is_clean(), "{report:?}");
@@ -382,12 +375,12 @@ async fn sleep_returns_true_when_cut_short_by_cancellation() {
             Ok::<(), std::io::Error>(())
         }
     };
-    let h = Group::parallel("app")
-        .child(Child::new("a", child))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .child(Child::new("a", child))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Healthy).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
     let report = h.shutdown().await;
@@ -415,17 +408,17 @@ async fn context_knows_its_name_and_incarnation() {
             Ok(())
         }
     };
-    let h = Group::sequential("app")
-        .backoff(Backoff::None)
-        .group(
-            Group::parallel("web")
-                .backoff(Backoff::None)
-                .child(Child::new("http", child)),
-        )
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .backoff(Backoff::None)
+            .group(
+                Group::parallel("web")
+                    .backoff(Backoff::None)
+                    .child(Child::new("http", child)),
+            )
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     assert_eq!(
         *calls.lock().unwrap(),

@@ -2,26 +2,25 @@
 //! threshold, restarts wait out the pause; running siblings are untouched;
 //! the group never gives up.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab};
 use supervisor_runtime::{Backoff, Child, Decay, Group, NodeState, TreeHandle};
+use supervisor_testkit::{join, start, Cmd, End, Events, Lab};
 use tokio::time::Instant;
 
 const PAUSE: Duration = Duration::from_secs(10);
 
-fn tree(lab: &Lab) -> TreeHandle {
-    Group::parallel("app")
-        .decay(Decay::new(Duration::from_secs(30), 3.5, PAUSE))
-        .backoff(Backoff::None)
-        .child(Child::new("a", lab.child()))
-        .child(Child::new("b", lab.child()))
-        .child(Child::new("c", lab.child()))
-        .build()
-        .unwrap()
-        .start()
+fn tree(lab: &Lab) -> (TreeHandle, Events) {
+    start(
+        Group::parallel("app")
+            .decay(Decay::new(Duration::from_secs(30), 3.5, PAUSE))
+            .backoff(Backoff::None)
+            .child(Child::new("a", lab.child()))
+            .child(Child::new("b", lab.child()))
+            .child(Child::new("c", lab.child()))
+            .build()
+            .unwrap(),
+    )
 }
 
 /// Fails `name` once healthy; returns the Backoff event's delay and the time
@@ -33,7 +32,7 @@ async fn fail(lab: &Lab, ev: &mut Events, h: &TreeHandle, name: &str) -> (Durati
         ev.wait(name, NodeState::Healthy).await;
     }
     let t = Instant::now();
-    lab.send(name, Cmd::Fail("boom")).await;
+    lab.send(name, Cmd::End(End::err("boom"))).await;
     let e = ev.wait(name, NodeState::Backoff).await;
     (e.delay.expect("a Backoff event carries its delay"), t)
 }
@@ -41,8 +40,7 @@ async fn fail(lab: &Lab, ev: &mut Events, h: &TreeHandle, name: &str) -> (Durati
 #[tokio::test(start_paused = true)]
 async fn the_worked_example_pauses_on_the_fifth_failure() {
     let lab = Lab::new();
-    let h = tree(&lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab);
     // t0, t0: f = 1, 2
     let (d1, t0) = fail(&lab, &mut ev, &h, "app.a").await;
     let (d2, _) = fail(&lab, &mut ev, &h, "app.a").await;
@@ -112,9 +110,7 @@ async fn the_worked_example_pauses_on_the_fifth_failure() {
     );
     assert_eq!(h.snapshot().node("app").unwrap().state, NodeState::Healthy);
     assert!(h.shutdown().await.is_clean());
-    common::join(&h)
-        .await
-        .expect("a decaying group never gives up");
+    join(&h).await.expect("a decaying group never gives up");
     assert_eq!(lab.overlaps(), 0);
 }
 
@@ -123,8 +119,7 @@ async fn the_worked_example_pauses_on_the_fifth_failure() {
 #[tokio::test(start_paused = true)]
 async fn failures_one_half_life_apart_decay_and_never_pause() {
     let lab = Lab::new();
-    let h = tree(&lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab);
     for _ in 0..20 {
         let (d, t) = fail(&lab, &mut ev, &h, "app.a").await;
         assert_eq!(d, Duration::ZERO);
@@ -139,8 +134,7 @@ async fn failures_one_half_life_apart_decay_and_never_pause() {
 #[tokio::test(start_paused = true)]
 async fn the_count_decays_continuously() {
     let lab = Lab::new();
-    let h = tree(&lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&lab);
     let (_, t0) = fail(&lab, &mut ev, &h, "app.a").await;
     fail(&lab, &mut ev, &h, "app.b").await;
     fail(&lab, &mut ev, &h, "app.c").await;

@@ -1,30 +1,28 @@
 //! DynamicGroup: keyed children added and removed at runtime, table-driven
 //! reconciliation.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab};
 use supervisor_runtime::{
     Backoff, Child, DynamicGroup, ErrorKind, Group, MemoryTable, NodeState, TreeHandle,
 };
+use supervisor_testkit::{start, Cmd, End, Events, Lab};
 
-fn tree(jobs: &DynamicGroup, lab: &Lab) -> TreeHandle {
-    Group::parallel("app")
-        .child(Child::new("jobs", jobs.clone()))
-        .child(Child::new("other", lab.child()))
-        .build()
-        .unwrap()
-        .start()
+fn tree(jobs: &DynamicGroup, lab: &Lab) -> (TreeHandle, Events) {
+    start(
+        Group::parallel("app")
+            .child(Child::new("jobs", jobs.clone()))
+            .child(Child::new("other", lab.child()))
+            .build()
+            .unwrap(),
+    )
 }
 
 #[tokio::test(start_paused = true)]
 async fn add_remove_keys_get() {
     let lab = Lab::new();
     let jobs = DynamicGroup::new();
-    let h = tree(&jobs, &lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&jobs, &lab);
     ev.wait("app.jobs", NodeState::Healthy).await;
     let t1 = jobs.add("j1", lab.child()).await.unwrap();
     assert_eq!(t1.key(), "j1");
@@ -78,13 +76,13 @@ async fn bad_keys_duplicate_live_keys_and_foreign_tokens_are_errors() {
     let lab = Lab::new();
     let jobs = DynamicGroup::new();
     let other = DynamicGroup::new();
-    let h = Group::parallel("app")
-        .child(Child::new("jobs", jobs.clone()))
-        .child(Child::new("other", other.clone()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .child(Child::new("jobs", jobs.clone()))
+            .child(Child::new("other", other.clone()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     for bad in ["", "Upper", "a.b", "a b", &"x".repeat(65)] {
         let e = jobs.add(bad, lab.child()).await.unwrap_err();
@@ -112,17 +110,16 @@ async fn bad_keys_duplicate_live_keys_and_foreign_tokens_are_errors() {
 async fn keyed_children_are_permanent_and_restart() {
     let lab = Lab::new();
     let jobs = DynamicGroup::new().backoff(Backoff::Fixed(Duration::from_secs(2)));
-    let h = tree(&jobs, &lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&jobs, &lab);
     jobs.add("k", lab.child()).await.unwrap();
     ev.wait("app.jobs.k", NodeState::Healthy).await;
-    lab.send("app.jobs.k", Cmd::Exit).await;
+    lab.send("app.jobs.k", Cmd::End(End::Ok)).await;
     let e = ev.wait("app.jobs.k", NodeState::Backoff).await;
     assert_eq!(e.delay, Some(Duration::from_secs(2)));
     ev.wait("app.jobs.k", NodeState::Healthy).await;
     assert_eq!(lab.starts("app.jobs.k"), 2);
     // A live key includes one waiting out its backoff.
-    lab.send("app.jobs.k", Cmd::Fail("boom")).await;
+    lab.send("app.jobs.k", Cmd::End(End::err("boom"))).await;
     ev.wait("app.jobs.k", NodeState::Backoff).await;
     assert_eq!(
         jobs.add("k", lab.child()).await.unwrap_err().kind(),
@@ -140,8 +137,7 @@ async fn children_added_before_the_tree_starts_start_with_it() {
     jobs.add("early", lab.child()).await.unwrap();
     assert_eq!(jobs.keys(), ["early"]);
     assert_eq!(jobs.get("early"), None, "not running yet");
-    let h = tree(&jobs, &lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&jobs, &lab);
     ev.wait("app.jobs.early", NodeState::Healthy).await;
     assert!(h.shutdown().await.is_clean());
 }
@@ -150,8 +146,7 @@ async fn children_added_before_the_tree_starts_start_with_it() {
 async fn add_after_the_tree_shut_down_is_an_error() {
     let lab = Lab::new();
     let jobs = DynamicGroup::new();
-    let h = tree(&jobs, &lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&jobs, &lab);
     jobs.add("k", lab.child()).await.unwrap();
     ev.wait("app.jobs.k", NodeState::Healthy).await;
     assert!(h.shutdown().await.is_clean());
@@ -166,13 +161,13 @@ async fn add_after_the_tree_shut_down_is_an_error() {
 async fn add_while_the_tree_is_shutting_down_is_an_error() {
     let lab = Lab::new();
     let jobs = DynamicGroup::new();
-    let h = Group::sequential("app")
-        .child(Child::new("jobs", jobs.clone()))
-        .child(Child::new("slow", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("jobs", jobs.clone()))
+            .child(Child::new("slow", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     lab.send("app.slow", Cmd::SlowStop(Duration::from_secs(2)))
         .await;
@@ -193,8 +188,7 @@ async fn a_table_drives_the_children() {
     table.insert("b", 2u32);
     let l2 = lab.clone();
     let jobs = DynamicGroup::with_table(table.clone(), move |_key: &str, _v: &u32| l2.child());
-    let h = tree(&jobs, &lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&jobs, &lab);
     ev.wait_all(&["app.jobs.a", "app.jobs.b"], NodeState::Healthy)
         .await;
     ev.wait("app.jobs", NodeState::Healthy).await;
@@ -239,8 +233,7 @@ async fn a_quiet_table_is_read_every_minute_and_on_reconcile() {
     let table = MemoryTable::new();
     let l2 = lab.clone();
     let jobs = DynamicGroup::with_table(Quiet(table.clone()), move |_k: &str, _v: &u32| l2.child());
-    let h = tree(&jobs, &lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&jobs, &lab);
     ev.wait("app.jobs", NodeState::Healthy).await;
     let t0 = tokio::time::Instant::now();
     table.insert("c", 3);
@@ -268,8 +261,7 @@ async fn the_reconcile_period_can_be_set() {
     let l2 = lab.clone();
     let jobs = DynamicGroup::with_table(Quiet(table.clone()), move |_k: &str, _v: &u32| l2.child())
         .reconcile_every(Duration::from_secs(5));
-    let h = tree(&jobs, &lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&jobs, &lab);
     ev.wait("app.jobs", NodeState::Healthy).await;
     let t0 = tokio::time::Instant::now();
     table.insert("x", 1);
@@ -289,8 +281,7 @@ async fn the_reconcile_period_can_be_set() {
 async fn remove_returns_once_the_child_has_ended_so_its_key_is_free_again() {
     let lab = Lab::new();
     let jobs = DynamicGroup::new();
-    let h = tree(&jobs, &lab);
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = tree(&jobs, &lab);
     ev.wait("app.jobs", NodeState::Healthy).await;
     let t = jobs.add("j", lab.child()).await.unwrap();
     ev.wait("app.jobs.j", NodeState::Healthy).await;
@@ -315,13 +306,13 @@ async fn a_dynamic_group_is_healthy_when_its_children_are_or_after_a_bounded_wai
     let lab = Lab::new();
     let jobs = DynamicGroup::new().healthy_within(Duration::from_secs(3));
     jobs.add("slow", lab.waiting_child()).await.unwrap();
-    let h = Group::sequential("app")
-        .child(Child::new("jobs", jobs.clone()))
-        .child(Child::new("after", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("jobs", jobs.clone()))
+            .child(Child::new("after", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.jobs.slow", NodeState::Starting).await;
     let t0 = tokio::time::Instant::now();
     ev.wait("app.jobs", NodeState::Healthy).await;
@@ -333,12 +324,12 @@ async fn a_dynamic_group_is_healthy_when_its_children_are_or_after_a_bounded_wai
     // With healthy children it does not wait.
     let jobs = DynamicGroup::new();
     jobs.add("quick", lab.child()).await.unwrap();
-    let h = Group::sequential("app2")
-        .child(Child::new("jobs", jobs.clone()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app2")
+            .child(Child::new("jobs", jobs.clone()))
+            .build()
+            .unwrap(),
+    );
     let t0 = tokio::time::Instant::now();
     ev.wait("app2.jobs", NodeState::Healthy).await;
     assert_eq!(t0.elapsed(), Duration::ZERO);

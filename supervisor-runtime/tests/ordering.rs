@@ -1,55 +1,63 @@
 //! Start ordering: sequential groups gate on health, parallel `after` edges,
 //! `start_timeout`, `ready_on_start`, and when a group is healthy.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{settle, Cmd, Events, Lab};
 use supervisor_runtime::{Backoff, Child, Group, Intensity, NodeState};
+use supervisor_testkit::{start, Cmd, End, Lab};
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::test(start_paused = true)]
 async fn sequential_waits_for_each_child_to_be_healthy() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("a", lab.waiting_child()))
-        .child(Child::new("b", lab.waiting_child()))
-        .child(Child::new("c", lab.waiting_child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("a", lab.waiting_child()))
+            .child(Child::new("b", lab.waiting_child()))
+            .child(Child::new("c", lab.waiting_child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Starting).await;
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    // However long a child stays unhealthy (no start timeout is set), the
+    // next one does not start.
+    tokio::time::sleep(HOUR).await;
     assert_eq!((lab.starts("app.b"), lab.starts("app.c")), (0, 0));
     lab.send("app.a", Cmd::Healthy).await;
     ev.wait("app.b", NodeState::Starting).await;
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    tokio::time::sleep(HOUR).await;
     assert_eq!(lab.starts("app.c"), 0, "c waits for b");
     lab.send("app.b", Cmd::Healthy).await;
     ev.wait("app.c", NodeState::Starting).await;
+    tokio::time::sleep(HOUR).await;
     assert!(
         !ev.saw("app", NodeState::Healthy),
         "not every child is healthy yet"
     );
+    assert_eq!(h.snapshot().node("app").unwrap().state, NodeState::Starting);
     lab.send("app.c", Cmd::Healthy).await;
     ev.wait("app", NodeState::Healthy).await;
+    assert_eq!(
+        lab.lines(" start"),
+        ["app.a start", "app.b start", "app.c start"]
+    );
     assert!(h.shutdown().await.is_clean());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_child_that_ends_done_lets_the_next_start() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("a", lab.waiting_child()))
-        .child(Child::new("b", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("a", lab.waiting_child()))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Starting).await;
     // Not healthy, but done for good.
-    lab.send("app.a", Cmd::DoNotRestart).await;
+    lab.send("app.a", Cmd::End(End::DoNotRestart)).await;
     ev.wait("app.a", NodeState::Done).await;
     ev.wait("app.b", NodeState::Healthy).await;
     ev.wait("app", NodeState::Healthy).await;
@@ -59,13 +67,13 @@ async fn a_child_that_ends_done_lets_the_next_start() {
 #[tokio::test(start_paused = true)]
 async fn a_child_that_signals_done_and_keeps_running_lets_the_next_start() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("a", lab.waiting_child()))
-        .child(Child::new("b", lab.waiting_child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("a", lab.waiting_child()))
+            .child(Child::new("b", lab.waiting_child()))
+            .build()
+            .unwrap(),
+    );
     lab.send("app.a", Cmd::Healthy).await;
     lab.send("app.a", Cmd::Done).await;
     ev.wait("app.a", NodeState::Done).await;
@@ -81,16 +89,16 @@ async fn a_child_that_signals_done_and_keeps_running_lets_the_next_start() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_start_keeps_the_rest_of_a_sequential_group_waiting() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .backoff(Backoff::Fixed(Duration::from_secs(1)))
-        .child(Child::new("a", lab.waiting_child()))
-        .child(Child::new("b", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .backoff(Backoff::Fixed(Duration::from_secs(1)))
+            .child(Child::new("a", lab.waiting_child()))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Starting).await;
-    lab.send("app.a", Cmd::Fail("no db")).await;
+    lab.send("app.a", Cmd::End(End::err("no db"))).await;
     ev.wait("app.a", NodeState::Backoff).await;
     ev.wait("app.a", NodeState::Starting).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -103,16 +111,16 @@ async fn a_failed_start_keeps_the_rest_of_a_sequential_group_waiting() {
 #[tokio::test(start_paused = true)]
 async fn parallel_after_edges_gate_starts() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        // Forward references are allowed.
-        .child(Child::new("z", lab.waiting_child()).after(["x", "y"]))
-        .child(Child::new("x", lab.waiting_child()))
-        .child(Child::new("y", lab.waiting_child()).after(["x"]))
-        .child(Child::new("w", lab.waiting_child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            // Forward references are allowed.
+            .child(Child::new("z", lab.waiting_child()).after(["x", "y"]))
+            .child(Child::new("x", lab.waiting_child()))
+            .child(Child::new("y", lab.waiting_child()).after(["x"]))
+            .child(Child::new("w", lab.waiting_child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait_all(&["app.x", "app.w"], NodeState::Starting).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!((lab.starts("app.y"), lab.starts("app.z")), (0, 0));
@@ -133,13 +141,13 @@ async fn parallel_after_edges_gate_starts() {
 #[tokio::test(start_paused = true)]
 async fn start_timeout_fails_a_slow_start_and_restarts_it() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .backoff(Backoff::Fixed(Duration::from_secs(1)))
-        .child(Child::new("a", lab.waiting_child()).start_timeout(Duration::from_secs(2)))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .backoff(Backoff::Fixed(Duration::from_secs(1)))
+            .child(Child::new("a", lab.waiting_child()).start_timeout(Duration::from_secs(2)))
+            .build()
+            .unwrap(),
+    );
     let (_, t0) = ev.wait_at("app.a", NodeState::Starting).await;
     let (e, t1) = ev.wait_at("app.a", NodeState::Backoff).await;
     assert_eq!(t1 - t0, Duration::from_secs(2));
@@ -170,19 +178,19 @@ async fn start_timeout_fails_a_slow_start_and_restarts_it() {
 #[tokio::test(start_paused = true)]
 async fn start_timeout_applies_to_a_nested_group() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .intensity(Intensity::Unlimited)
-        .backoff(Backoff::Fixed(Duration::from_secs(1)))
-        .group(
-            Group::parallel("inner")
-                .start_timeout(Duration::from_secs(3))
-                .child(Child::new("ok", lab.child()))
-                .child(Child::new("slow", lab.waiting_child())),
-        )
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .intensity(Intensity::Unlimited)
+            .backoff(Backoff::Fixed(Duration::from_secs(1)))
+            .group(
+                Group::parallel("inner")
+                    .start_timeout(Duration::from_secs(3))
+                    .child(Child::new("ok", lab.child()))
+                    .child(Child::new("slow", lab.waiting_child())),
+            )
+            .build()
+            .unwrap(),
+    );
     let (_, t0) = ev.wait_at("app.inner", NodeState::Starting).await;
     let (e, t1) = ev.wait_at("app.inner", NodeState::Backoff).await;
     assert_eq!(t1 - t0, Duration::from_secs(3));
@@ -200,15 +208,15 @@ async fn start_timeout_applies_to_a_nested_group() {
 #[tokio::test(start_paused = true)]
 async fn ready_on_start_is_healthy_at_once() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("a", lab.waiting_child()).ready_on_start())
-        // Also signals healthy itself: harmless.
-        .child(Child::new("b", lab.child()).ready_on_start())
-        .child(Child::new("c", lab.waiting_child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("a", lab.waiting_child()).ready_on_start())
+            // Also signals healthy itself: harmless.
+            .child(Child::new("b", lab.child()).ready_on_start())
+            .child(Child::new("c", lab.waiting_child()))
+            .build()
+            .unwrap(),
+    );
     let first = ev.wait_for(|e| e.name == "app.a").await;
     assert_eq!(first.state, NodeState::Healthy, "no Starting phase");
     ev.wait("app.b", NodeState::Healthy).await;
@@ -226,18 +234,18 @@ async fn ready_on_start_is_healthy_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_group_is_healthy_when_every_child_is_healthy_or_done() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .group(
-            Group::parallel("grp")
-                .child(Child::new("x", lab.waiting_child()))
-                .child(Child::new("y", lab.waiting_child()))
-                .child(Child::new("d", lab.waiting_child())),
-        )
-        .child(Child::new("z", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .group(
+                Group::parallel("grp")
+                    .child(Child::new("x", lab.waiting_child()))
+                    .child(Child::new("y", lab.waiting_child()))
+                    .child(Child::new("d", lab.waiting_child())),
+            )
+            .child(Child::new("z", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait_all(
         &["app.grp.x", "app.grp.y", "app.grp.d"],
         NodeState::Starting,
@@ -246,10 +254,9 @@ async fn a_group_is_healthy_when_every_child_is_healthy_or_done() {
     lab.send("app.grp.x", Cmd::Healthy).await;
     lab.send("app.grp.d", Cmd::Healthy).await;
     lab.send("app.grp.d", Cmd::Done).await;
-    lab.send("app.grp.d", Cmd::Exit).await;
+    lab.send("app.grp.d", Cmd::End(End::Ok)).await;
     ev.wait("app.grp.d", NodeState::Done).await;
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    settle().await;
+    tokio::time::sleep(HOUR).await;
     assert!(!ev.saw("app.grp", NodeState::Healthy), "y is not healthy");
     assert_eq!(lab.starts("app.z"), 0, "z waits for the group");
     lab.send("app.grp.y", Cmd::Healthy).await;

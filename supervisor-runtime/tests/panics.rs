@@ -1,24 +1,22 @@
 //! Panics: caught and kept as failures, or propagated to `join()`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab};
 use supervisor_runtime::{Backoff, Child, Group, NodeState, PanicError};
+use supervisor_testkit::{join, start, Cmd, End, Lab};
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_is_a_failure_and_its_message_is_kept() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .backoff(Backoff::Fixed(Duration::from_secs(1)))
-        .child(Child::new("a", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .backoff(Backoff::Fixed(Duration::from_secs(1)))
+            .child(Child::new("a", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Healthy).await;
-    lab.send("app.a", Cmd::Panic("kaboom")).await;
+    lab.send("app.a", Cmd::End(End::panic("kaboom"))).await;
     let e = ev.wait("app.a", NodeState::Backoff).await;
     let err = e.error.expect("the panic is the error");
     assert_eq!(
@@ -41,14 +39,14 @@ async fn a_panic_is_a_failure_and_its_message_is_kept() {
     );
     assert!(snap.to_string().contains("kaboom"), "{snap}");
     assert!(h.shutdown().await.is_clean());
-    common::join(&h)
+    join(&h)
         .await
         .expect("a caught panic does not end the tree");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_while_building_the_future_is_a_failure_too() {
-    let h = Group::parallel("app")
+    let (h, mut ev) = start(Group::parallel("app")
         .backoff(Backoff::Fixed(Duration::from_secs(1)))
         .intensity(supervisor_runtime::Intensity::Unlimited)
         .child(Child::new(
@@ -59,8 +57,7 @@ async fn a_panic_while_building_the_future_is_a_failure_too() {
         ))
         .build()
         .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+        );
     let e = ev.wait("app.a", NodeState::Backoff).await;
     assert!(e.error.unwrap().to_string().contains("in the constructor"));
     h.shutdown().await;
@@ -69,17 +66,17 @@ async fn a_panic_while_building_the_future_is_a_failure_too() {
 #[tokio::test(start_paused = true)]
 async fn propagate_panics_makes_join_resume_the_panic() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .backoff(Backoff::None)
-        .child(Child::new("a", lab.child()))
-        .child(Child::new("b", lab.child()))
-        .build()
-        .unwrap()
-        .propagate_panics(true)
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .backoff(Backoff::None)
+            .child(Child::new("a", lab.child()))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap()
+            .propagate_panics(true),
+    );
     ev.wait("app", NodeState::Healthy).await;
-    lab.send("app.a", Cmd::Panic("kaboom")).await;
+    lab.send("app.a", Cmd::End(End::panic("kaboom"))).await;
     let h2 = h.clone();
     let joined = tokio::spawn(async move { h2.join().await }).await;
     let err = joined.expect_err("join() resumed the panic");
@@ -104,18 +101,18 @@ async fn propagate_panics_makes_join_resume_the_panic() {
 #[tokio::test(start_paused = true)]
 async fn after_a_propagated_panic_later_joins_get_an_error() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .child(Child::new("a", lab.child()))
-        .build()
-        .unwrap()
-        .propagate_panics(true)
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .child(Child::new("a", lab.child()))
+            .build()
+            .unwrap()
+            .propagate_panics(true),
+    );
     ev.wait("app.a", NodeState::Healthy).await;
-    lab.send("app.a", Cmd::Panic("kaboom")).await;
+    lab.send("app.a", Cmd::End(End::panic("kaboom"))).await;
     let h2 = h.clone();
     assert!(tokio::spawn(async move { h2.join().await }).await.is_err());
-    let e = common::join(&h).await.unwrap_err();
+    let e = join(&h).await.unwrap_err();
     assert_eq!(e.kind(), supervisor_runtime::ErrorKind::Panicked);
     assert_eq!(e.node(), Some("app.a"));
     assert!(e.to_string().contains("kaboom"), "{e}");

@@ -2,25 +2,25 @@
 //! in synchronous code, idempotence, no new children once it began, and
 //! dropping every handle.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab};
 use supervisor_runtime::{Child, Context, ErrorKind, Group, NodeState, Shutdown};
+use supervisor_testkit::{
+    join, shutdown, start, start_real_time, within, Cmd, End, Lab, OnStart, REAL_LIMIT,
+};
 use tokio::time::Instant;
 
 #[tokio::test(start_paused = true)]
 async fn an_overrunning_child_is_aborted_after_its_timeout() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("a", lab.child()))
-        .child(Child::new("b", lab.child()).shutdown(Shutdown::Timeout(Duration::from_secs(2))))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("a", lab.child()))
+            .child(Child::new("b", lab.child()).shutdown(Shutdown::Timeout(Duration::from_secs(2))))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     lab.send("app.a", Cmd::SlowStop(Duration::from_secs(1)))
         .await;
@@ -46,7 +46,7 @@ async fn an_overrunning_child_is_aborted_after_its_timeout() {
         lab.pos("app.b end").unwrap() + 1,
         lab.pos("app.a stopping").unwrap()
     );
-    common::join(&h)
+    join(&h)
         .await
         .expect("a requested shutdown is not an error for join()");
 }
@@ -54,12 +54,12 @@ async fn an_overrunning_child_is_aborted_after_its_timeout() {
 #[tokio::test(start_paused = true)]
 async fn the_default_leaf_timeout_is_five_seconds() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .child(Child::new("a", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .child(Child::new("a", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Healthy).await;
     lab.send("app.a", Cmd::Hang).await;
     let t0 = Instant::now();
@@ -73,13 +73,13 @@ async fn the_default_leaf_timeout_is_five_seconds() {
 async fn brutal_aborts_at_once_without_cancelling() {
     for policy in [Shutdown::Brutal, Shutdown::Timeout(Duration::ZERO)] {
         let lab = Lab::new();
-        let h = Group::parallel("app")
-            .child(Child::new("a", lab.child()).shutdown(policy))
-            .child(Child::new("b", lab.child()))
-            .build()
-            .unwrap()
-            .start();
-        let mut ev = Events::new(h.subscribe());
+        let (h, mut ev) = start(
+            Group::parallel("app")
+                .child(Child::new("a", lab.child()).shutdown(policy))
+                .child(Child::new("b", lab.child()))
+                .build()
+                .unwrap(),
+        );
         ev.wait("app", NodeState::Healthy).await;
         lab.send("app.b", Cmd::SlowStop(Duration::from_secs(1)))
             .await;
@@ -107,12 +107,12 @@ async fn brutal_aborts_at_once_without_cancelling() {
 #[tokio::test(start_paused = true)]
 async fn infinity_waits_as_long_as_it_takes() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .child(Child::new("a", lab.child()).shutdown(Shutdown::Infinity))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .child(Child::new("a", lab.child()).shutdown(Shutdown::Infinity))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Healthy).await;
     lab.send("app.a", Cmd::SlowStop(Duration::from_secs(3600)))
         .await;
@@ -126,15 +126,16 @@ async fn infinity_waits_as_long_as_it_takes() {
 #[tokio::test(start_paused = true)]
 async fn groups_wait_for_their_children_by_default() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .group(
-            Group::parallel("g").child(Child::new("x", lab.child()).shutdown(Shutdown::Infinity)),
-        )
-        .child(Child::new("z", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .group(
+                Group::parallel("g")
+                    .child(Child::new("x", lab.child()).shutdown(Shutdown::Infinity)),
+            )
+            .child(Child::new("z", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     lab.send("app.g.x", Cmd::SlowStop(Duration::from_secs(600)))
         .await;
@@ -151,17 +152,17 @@ async fn groups_wait_for_their_children_by_default() {
 #[tokio::test(start_paused = true)]
 async fn sequential_shutdown_looks_through_ended_children() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("a", lab.child()))
-        .child(Child::new("b", lab.child()))
-        .child(Child::new("c", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("a", lab.child()))
+            .child(Child::new("b", lab.child()))
+            .child(Child::new("c", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     lab.send("app.b", Cmd::Done).await;
-    lab.send("app.b", Cmd::Exit).await;
+    lab.send("app.b", Cmd::End(End::Ok)).await;
     ev.wait("app.b", NodeState::Done).await;
     lab.send("app.c", Cmd::SlowStop(Duration::from_secs(1)))
         .await;
@@ -177,17 +178,17 @@ async fn sequential_shutdown_looks_through_ended_children() {
 #[tokio::test(start_paused = true)]
 async fn a_child_waiting_out_a_backoff_is_not_restarted_by_a_shutdown() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .backoff(supervisor_runtime::Backoff::Fixed(Duration::from_secs(
-            3600,
-        )))
-        .child(Child::new("a", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .backoff(supervisor_runtime::Backoff::Fixed(Duration::from_secs(
+                3600,
+            )))
+            .child(Child::new("a", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app.a", NodeState::Healthy).await;
-    lab.send("app.a", Cmd::Fail("boom")).await;
+    lab.send("app.a", Cmd::End(End::err("boom"))).await;
     ev.wait("app.a", NodeState::Backoff).await;
     let t0 = Instant::now();
     let report = h.shutdown().await;
@@ -201,13 +202,13 @@ async fn a_child_waiting_out_a_backoff_is_not_restarted_by_a_shutdown() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_is_idempotent_and_concurrent_callers_get_the_same_report() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .child(Child::new("a", lab.child()).shutdown(Shutdown::Timeout(Duration::from_secs(1))))
-        .child(Child::new("b", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .child(Child::new("a", lab.child()).shutdown(Shutdown::Timeout(Duration::from_secs(1))))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     lab.send("app.a", Cmd::Hang).await;
     let h2 = h.clone();
@@ -221,19 +222,19 @@ async fn shutdown_is_idempotent_and_concurrent_callers_get_the_same_report() {
     assert_eq!(Instant::now(), t0);
     assert_eq!(r1, r4);
     assert_eq!(lab.starts("app.a"), 1);
-    common::join(&h).await.unwrap();
+    join(&h).await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
 async fn nothing_is_spawned_once_shutdown_began() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("a", lab.child()))
-        .child(Child::new("b", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("a", lab.child()))
+            .child(Child::new("b", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     lab.send("app.b", Cmd::SlowStop(Duration::from_secs(2)))
         .await;
@@ -259,16 +260,16 @@ async fn nothing_is_spawned_once_shutdown_began() {
 #[tokio::test(start_paused = true)]
 async fn dropping_every_handle_stops_the_tree() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("a", lab.child()))
-        .child(Child::new(
-            "b",
-            lab.child_with(common::OnStart::SpawnThenHealthy(&["w"])),
-        ))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .child(Child::new("a", lab.child()))
+            .child(Child::new(
+                "b",
+                lab.child_with(OnStart::SpawnThenHealthy(&["w"])),
+            ))
+            .build()
+            .unwrap(),
+    );
     let token = h.token();
     ev.wait("app", NodeState::Healthy).await;
     assert_eq!(lab.live_guards(), 3);
@@ -318,19 +319,23 @@ async fn a_child_blocked_in_sync_code_is_reported_unstopped() {
         }
     };
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .child(Child::new("blocker", child).shutdown(Shutdown::Timeout(Duration::from_millis(50))))
-        .child(Child::new("fine", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    // Subscribed before the start: on two worker threads the tree can be
+    // healthy before the next line runs, and the wait must still see it.
+    let (h, mut ev) = start_real_time(
+        Group::parallel("app")
+            .child(
+                Child::new("blocker", child).shutdown(Shutdown::Timeout(Duration::from_millis(50))),
+            )
+            .child(Child::new("fine", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     go_tx.send(()).unwrap();
-    in_rx.await.unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(30), h.shutdown())
+    within(REAL_LIMIT, "the blocker to block its thread", in_rx)
         .await
-        .expect("shutdown returns despite the blocked task");
+        .unwrap();
+    let report = shutdown(&h, REAL_LIMIT).await;
     release.send(()).unwrap();
     assert_eq!(report.unstopped(), ["app.blocker"], "{report:?}");
     assert!(report.node("app.blocker").unwrap().unstopped);

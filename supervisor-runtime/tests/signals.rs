@@ -3,9 +3,9 @@
 #![cfg(unix)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use supervisor_runtime::{Child, Context, ErrorKind, Group, Shutdown};
+use supervisor_testkit::{within, REAL_LIMIT};
 use tokio::sync::Notify;
 
 fn signal_self(sig: &str) {
@@ -16,9 +16,6 @@ fn signal_self(sig: &str) {
         .expect("`kill` runs");
     assert!(status.success());
 }
-
-/// A bound for waits on real time; passing it fails the test.
-const GUARD: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_stops_gracefully_and_a_second_one_aborts() {
@@ -38,14 +35,9 @@ async fn a_signal_stops_gracefully_and_a_second_one_aborts() {
         .build()
         .unwrap();
     let run = tokio::spawn(tree.run_until_signal());
-    tokio::time::timeout(GUARD, up.notified())
-        .await
-        .expect("child up");
+    within(REAL_LIMIT, "the child to be up", up.notified()).await;
     signal_self("TERM");
-    let r = tokio::time::timeout(GUARD, run)
-        .await
-        .expect("stops")
-        .unwrap();
+    let r = within(REAL_LIMIT, "the tree to stop", run).await.unwrap();
     assert!(r.is_ok(), "{r:?}");
 
     // 2. A child that ignores cancellation and may take forever: the first
@@ -70,17 +62,17 @@ async fn a_signal_stops_gracefully_and_a_second_one_aborts() {
         .build()
         .unwrap();
     let run = tokio::spawn(tree.run_until_signal());
-    tokio::time::timeout(GUARD, up.notified())
-        .await
-        .expect("child up");
+    within(REAL_LIMIT, "the child to be up", up.notified()).await;
     signal_self("INT");
-    tokio::time::timeout(GUARD, cancelled.notified())
-        .await
-        .expect("the first signal cancels the child");
+    within(
+        REAL_LIMIT,
+        "the first signal cancels the child",
+        cancelled.notified(),
+    )
+    .await;
     signal_self("INT");
-    let err = tokio::time::timeout(GUARD, run)
+    let err = within(REAL_LIMIT, "the second signal ends it", run)
         .await
-        .expect("the second signal ends it")
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unclean);

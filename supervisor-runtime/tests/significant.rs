@@ -2,19 +2,10 @@
 //! children have ended for good, the group stops its other children in
 //! order and ends, and its parent treats that as a normal exit.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab};
-use supervisor_runtime::{
-    AutoShutdown, Backoff, Child, Group, NodeState, Restart, Tree, TreeHandle,
-};
-
-fn start(tree: Tree) -> (TreeHandle, Events) {
-    let ev = Events::new(tree.subscribe());
-    (tree.start(), ev)
-}
+use supervisor_runtime::{AutoShutdown, Backoff, Child, Group, NodeState, Restart, Tree};
+use supervisor_testkit::{start, Cmd, End, Lab};
 
 /// `app` (sequential) runs `batch` (parallel, with `auto_shutdown`) then `after`.
 fn tree(lab: &Lab, auto: AutoShutdown, batch_restart: Restart) -> Tree {
@@ -52,7 +43,7 @@ async fn any_significant_ends_the_group_in_order_and_its_parent_sees_an_exit() {
     let lab = Lab::new();
     let (h, mut ev) = start(tree(&lab, AutoShutdown::AnySignificant, Restart::Transient));
     ev.wait("app.batch", NodeState::Healthy).await;
-    lab.send("app.batch.job", Cmd::Exit).await;
+    lab.send("app.batch.job", Cmd::End(End::Ok)).await;
     // The rest stop in reverse start order, then the group ends: a
     // transient group that exited is not restarted.
     ev.wait("app.batch", NodeState::Stopped).await;
@@ -84,7 +75,8 @@ async fn a_permanent_group_that_ends_by_auto_shutdown_is_restarted() {
     let lab = Lab::new();
     let (h, mut ev) = start(tree(&lab, AutoShutdown::AnySignificant, Restart::Permanent));
     ev.wait("app.batch", NodeState::Healthy).await;
-    lab.send("app.batch.report", Cmd::Fail("boom")).await;
+    lab.send("app.batch.report", Cmd::End(End::err("boom")))
+        .await;
     ev.wait("app.batch", NodeState::Backoff).await;
     ev.wait("app.batch", NodeState::Healthy).await;
     assert_eq!(lab.starts("app.batch.cache"), 2);
@@ -96,7 +88,7 @@ async fn all_significant_waits_for_every_significant_child() {
     let lab = Lab::new();
     let (h, mut ev) = start(tree(&lab, AutoShutdown::AllSignificant, Restart::Transient));
     ev.wait("app.batch", NodeState::Healthy).await;
-    lab.send("app.batch.job", Cmd::Exit).await;
+    lab.send("app.batch.job", Cmd::End(End::Ok)).await;
     ev.wait("app.batch.job", NodeState::Stopped).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(
@@ -105,7 +97,7 @@ async fn all_significant_waits_for_every_significant_child() {
     );
     // The other one finishes its job: now every significant child is over.
     lab.send("app.batch.report", Cmd::Done).await;
-    lab.send("app.batch.report", Cmd::Exit).await;
+    lab.send("app.batch.report", Cmd::End(End::Ok)).await;
     ev.wait("app.batch", NodeState::Stopped).await;
     assert!(h.shutdown().await.is_clean());
 }
@@ -116,7 +108,7 @@ async fn a_significant_child_that_restarts_or_is_stopped_does_not_end_the_group(
     let (h, mut ev) = start(tree(&lab, AutoShutdown::AnySignificant, Restart::Transient));
     ev.wait("app.batch", NodeState::Healthy).await;
     // Transient and failed: restarted, so not ended for good.
-    lab.send("app.batch.job", Cmd::Fail("boom")).await;
+    lab.send("app.batch.job", Cmd::End(End::err("boom"))).await;
     ev.wait("app.batch.job", NodeState::Backoff).await;
     ev.wait("app.batch.job", NodeState::Healthy).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -155,7 +147,7 @@ async fn a_root_with_auto_shutdown_completes_the_tree() {
         .unwrap();
     let (h, mut ev) = start(tree);
     ev.wait("app", NodeState::Healthy).await;
-    lab.send("app.main", Cmd::Exit).await;
+    lab.send("app.main", Cmd::End(End::Ok)).await;
     tokio::time::timeout(Duration::from_secs(60), h.join())
         .await
         .expect("the tree completes")

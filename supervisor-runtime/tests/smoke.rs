@@ -1,9 +1,10 @@
-mod common;
+//! A first look: a sequential group starts in order and stops in reverse;
+//! a failed child restarts after its backoff.
 
 use std::time::Duration;
 
-use common::{settle, Cmd, Events, Lab};
 use supervisor_runtime::{Backoff, Child, Group, NodeState};
+use supervisor_testkit::{start, Cmd, End, Lab};
 
 #[tokio::test(start_paused = true)]
 async fn sequential_start_and_reverse_stop() {
@@ -14,13 +15,22 @@ async fn sequential_start_and_reverse_stop() {
         .child(Child::new("c", lab.child()))
         .build()
         .unwrap();
-    let h = tree.start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(tree);
     ev.wait("app.a", NodeState::Starting).await;
-    settle().await;
-    assert_eq!(lab.starts("app.b"), 0, "b must wait for a to be healthy");
+    // However long `a` stays unhealthy, nothing after it starts.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(
+        (lab.starts("app.b"), lab.starts("app.c")),
+        (0, 0),
+        "b and c must wait for a to be healthy"
+    );
+    assert!(!ev.saw("app", NodeState::Healthy));
     lab.send("app.a", Cmd::Healthy).await;
     ev.wait("app", NodeState::Healthy).await;
+    assert_eq!(
+        lab.lines(" start"),
+        ["app.a start", "app.b start", "app.c start"]
+    );
     let report = h.shutdown().await;
     assert!(report.is_clean(), "{report:?}");
     let log = lab.log();
@@ -45,10 +55,9 @@ async fn failed_child_restarts_after_backoff() {
         .child(Child::new("a", lab.child()))
         .build()
         .unwrap();
-    let h = tree.start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(tree);
     ev.wait("app.a", NodeState::Healthy).await;
-    lab.send("app.a", Cmd::Fail("boom")).await;
+    lab.send("app.a", Cmd::End(End::err("boom"))).await;
     let e = ev.wait("app.a", NodeState::Backoff).await;
     assert_eq!(e.delay, Some(Duration::from_secs(1)));
     assert_eq!(e.error.unwrap().to_string(), "boom");

@@ -1,10 +1,8 @@
 //! one_for_one, one_for_all, rest_for_one on sequential and parallel groups:
 //! which siblings restart, stops in stop order, starts in start order.
 
-mod common;
-
-use common::{Cmd, Events, Lab};
 use supervisor_runtime::{Backoff, Child, Group, Intensity, NodeState, Restart, Strategy};
+use supervisor_testkit::{start, Cmd, End, Lab};
 
 fn sequential(lab: &Lab, s: Strategy) -> Group {
     Group::sequential("app")
@@ -32,11 +30,10 @@ fn parallel(lab: &Lab, s: Strategy) -> Group {
 /// Starts `g`, fails `victim`, waits until every node in `restarting` is
 /// healthy again; returns the log from the failure on.
 async fn fail_and_settle(lab: &Lab, g: Group, victim: &str, restarting: &[&str]) -> Vec<String> {
-    let h = g.build().unwrap().start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(g.build().unwrap());
     ev.wait("app", NodeState::Healthy).await;
     lab.clear_log();
-    lab.send(victim, Cmd::Fail("boom")).await;
+    lab.send(victim, Cmd::End(End::err("boom"))).await;
     ev.wait_all(restarting, NodeState::Healthy).await;
     // Anything else that might (wrongly) happen gets a chance to.
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -237,11 +234,10 @@ async fn one_for_all_stops_temporary_siblings_but_does_not_restart_them() {
         .child(Child::new("a", lab.child()))
         .child(Child::new("t", lab.child()).restart(Restart::Temporary))
         .child(Child::new("b", lab.child()));
-    let h = g.build().unwrap().start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(g.build().unwrap());
     ev.wait("app", NodeState::Healthy).await;
     lab.clear_log();
-    lab.send("app.a", Cmd::Fail("boom")).await;
+    lab.send("app.a", Cmd::End(End::err("boom"))).await;
     ev.wait_all(&["app.a", "app.b"], NodeState::Healthy).await;
     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     assert!(
@@ -282,10 +278,9 @@ async fn a_batch_restart_counts_once() {
         .child(Child::new("a", lab.child()))
         .child(Child::new("b", lab.child()))
         .child(Child::new("c", lab.child()));
-    let h = g.build().unwrap().start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(g.build().unwrap());
     ev.wait("app", NodeState::Healthy).await;
-    lab.send("app.a", Cmd::Fail("boom")).await;
+    lab.send("app.a", Cmd::End(End::err("boom"))).await;
     ev.wait_all(&["app.a", "app.b", "app.c"], NodeState::Healthy)
         .await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;

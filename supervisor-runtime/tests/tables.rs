@@ -3,18 +3,15 @@
 //! be read is retried and changes nothing, bad entries are skipped and shown,
 //! epochs reach the child, keys are given back once their child has ended.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::Events;
 use supervisor_runtime::{
     Backoff, BoxError, Child, Context, DynamicGroup, Group, Intensity, NodeState, Table, Tree,
-    TreeHandle,
 };
+use supervisor_testkit::start;
 use tokio::sync::Notify;
 
 /// A table the test controls: entries, whether it announces changes, reads
@@ -239,11 +236,6 @@ fn tree(
         .build()
         .unwrap();
     (group, tree)
-}
-
-fn start(tree: Tree) -> (TreeHandle, Events) {
-    let ev = Events::new(tree.subscribe());
-    (tree.start(), ev)
 }
 
 #[tokio::test(start_paused = true)]

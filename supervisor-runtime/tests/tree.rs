@@ -1,27 +1,25 @@
 //! Whole trees: no overlap across restarts with spawned children, a deep
 //! subtree restarted as a unit, a tree that completes by itself.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Cmd, Events, Lab, OnStart};
 use supervisor_runtime::{Backoff, Child, Group, Intensity, NodeState, Restart, Strategy};
+use supervisor_testkit::{join, start, Cmd, End, Lab, OnStart};
 
 #[tokio::test(start_paused = true)]
 async fn a_node_restarts_only_after_its_spawned_children_ended() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .intensity(Intensity::Unlimited)
-        .backoff(Backoff::None)
-        .child(Child::new(
-            "a",
-            lab.child_with(OnStart::SpawnThenHealthy(&["w1", "w2"])),
-        ))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .intensity(Intensity::Unlimited)
+            .backoff(Backoff::None)
+            .child(Child::new(
+                "a",
+                lab.child_with(OnStart::SpawnThenHealthy(&["w1", "w2"])),
+            ))
+            .build()
+            .unwrap(),
+    );
     for round in 1..=5u32 {
         ev.wait_all(&["app.a", "app.a.w1", "app.a.w2"], NodeState::Healthy)
             .await;
@@ -34,9 +32,9 @@ async fn a_node_restarts_only_after_its_spawned_children_ended() {
         lab.send("app.a.w2", Cmd::SlowStop(Duration::from_millis(200)))
             .await;
         let ending = if round % 2 == 0 {
-            Cmd::Fail("boom")
+            Cmd::End(End::err("boom"))
         } else {
-            Cmd::Exit
+            Cmd::End(End::Ok)
         };
         lab.send("app.a", ending).await;
         ev.wait("app.a", NodeState::Backoff).await;
@@ -59,8 +57,9 @@ async fn a_node_restarts_only_after_its_spawned_children_ended() {
     // And a spawned child restarting on its own never overlaps either.
     ev.wait_all(&["app.a", "app.a.w1", "app.a.w2"], NodeState::Healthy)
         .await;
-    lab.send("app.a.w1", Cmd::FailOnStop("ignored")).await;
-    lab.send("app.a.w1", Cmd::Fail("w1 broke")).await;
+    lab.send("app.a.w1", Cmd::OnCancel(End::err("ignored")))
+        .await;
+    lab.send("app.a.w1", Cmd::End(End::err("w1 broke"))).await;
     ev.wait("app.a.w1", NodeState::Healthy).await;
     assert!(h.shutdown().await.is_clean());
     assert_eq!(lab.live_guards(), 0);
@@ -71,23 +70,23 @@ async fn a_node_restarts_only_after_its_spawned_children_ended() {
 #[tokio::test(start_paused = true)]
 async fn a_restarted_group_starts_again_only_once_all_its_descendants_ended() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .strategy(Strategy::OneForAll)
-        .backoff(Backoff::None)
-        .intensity(Intensity::Unlimited)
-        .child(Child::new("trigger", lab.child()))
-        .group(
-            Group::sequential("g")
-                .child(Child::new(
-                    "x",
-                    lab.child_with(OnStart::SpawnThenHealthy(&["s"])),
-                ))
-                .child(Child::new("y", lab.child())),
-        )
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .strategy(Strategy::OneForAll)
+            .backoff(Backoff::None)
+            .intensity(Intensity::Unlimited)
+            .child(Child::new("trigger", lab.child()))
+            .group(
+                Group::sequential("g")
+                    .child(Child::new(
+                        "x",
+                        lab.child_with(OnStart::SpawnThenHealthy(&["s"])),
+                    ))
+                    .child(Child::new("y", lab.child())),
+            )
+            .build()
+            .unwrap(),
+    );
     // The group node `app` stays healthy while its children restart; its
     // children's incarnations report their own health.
     ev.wait("app", NodeState::Healthy).await;
@@ -96,7 +95,7 @@ async fn a_restarted_group_starts_again_only_once_all_its_descendants_ended() {
             .await;
         lab.send("app.g.y", Cmd::SlowStop(Duration::from_secs(1)))
             .await;
-        lab.send("app.trigger", Cmd::Fail("boom")).await;
+        lab.send("app.trigger", Cmd::End(End::err("boom"))).await;
         ev.wait("app.g", NodeState::Backoff).await;
         ev.wait_all(&["app.trigger", "app.g"], NodeState::Healthy)
             .await;
@@ -148,15 +147,15 @@ fn leaves(prefix: &str, depth: u32, out: &mut Vec<String>) {
 #[tokio::test(start_paused = true)]
 async fn a_deep_subtree_restarts_as_a_unit() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .strategy(Strategy::OneForAll)
-        .backoff(Backoff::None)
-        .group(binary(&lab, "sub", 0))
-        .child(Child::new("trigger", lab.child()))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .strategy(Strategy::OneForAll)
+            .backoff(Backoff::None)
+            .group(binary(&lab, "sub", 0))
+            .child(Child::new("trigger", lab.child()))
+            .build()
+            .unwrap(),
+    );
     ev.wait("app", NodeState::Healthy).await;
     let snap = h.snapshot();
     assert_eq!(
@@ -180,7 +179,7 @@ async fn a_deep_subtree_restarts_as_a_unit() {
         .await;
     }
     lab.clear_log();
-    lab.send("app.trigger", Cmd::Fail("boom")).await;
+    lab.send("app.trigger", Cmd::End(End::err("boom"))).await;
     ev.wait("app.sub", NodeState::Backoff).await;
     ev.wait("app.sub", NodeState::Healthy).await;
     assert_eq!(h.snapshot().node("app").unwrap().state, NodeState::Healthy);
@@ -208,28 +207,28 @@ async fn a_deep_subtree_restarts_as_a_unit() {
 #[tokio::test(start_paused = true)]
 async fn a_tree_whose_children_all_ended_for_good_completes_by_itself() {
     let lab = Lab::new();
-    let h = Group::parallel("app")
-        .child(Child::new("done", lab.child()))
-        .child(Child::new("transient", lab.child()).restart(Restart::Transient))
-        .child(Child::new("temporary", lab.child()).restart(Restart::Temporary))
-        .child(Child::new("dnr", lab.child()))
-        .group(Group::sequential("inner").child(Child::new("x", lab.child())))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
+    let (h, mut ev) = start(
+        Group::parallel("app")
+            .child(Child::new("done", lab.child()))
+            .child(Child::new("transient", lab.child()).restart(Restart::Transient))
+            .child(Child::new("temporary", lab.child()).restart(Restart::Temporary))
+            .child(Child::new("dnr", lab.child()))
+            .group(Group::sequential("inner").child(Child::new("x", lab.child())))
+            .build()
+            .unwrap(),
+    );
     let token = h.token();
     ev.wait("app", NodeState::Healthy).await;
     lab.send("app.done", Cmd::Done).await;
-    lab.send("app.done", Cmd::Exit).await;
-    lab.send("app.transient", Cmd::Exit).await;
-    lab.send("app.temporary", Cmd::Fail("gone")).await;
-    lab.send("app.dnr", Cmd::DoNotRestart).await;
+    lab.send("app.done", Cmd::End(End::Ok)).await;
+    lab.send("app.transient", Cmd::End(End::Ok)).await;
+    lab.send("app.temporary", Cmd::End(End::err("gone"))).await;
+    lab.send("app.dnr", Cmd::End(End::DoNotRestart)).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(!token.is_cancelled(), "inner.x still runs");
     lab.send("app.inner.x", Cmd::Done).await;
-    lab.send("app.inner.x", Cmd::Exit).await;
-    common::join(&h)
+    lab.send("app.inner.x", Cmd::End(End::Ok)).await;
+    join(&h)
         .await
         .expect("a tree that ran out of work ends with Ok");
     assert!(token.is_cancelled());
@@ -252,19 +251,35 @@ async fn a_tree_whose_children_all_ended_for_good_completes_by_itself() {
 #[tokio::test(start_paused = true)]
 async fn snapshots_draw_the_tree() {
     let lab = Lab::new();
-    let h = Group::sequential("app")
-        .child(Child::new("db", lab.child()))
-        .group(Group::parallel("web").child(Child::new("http", lab.child())))
-        .build()
-        .unwrap()
-        .start();
-    let mut ev = Events::new(h.subscribe());
-    ev.wait("app", NodeState::Healthy).await;
+    let (h, mut ev) = start(
+        Group::sequential("app")
+            .group(
+                Group::parallel("web")
+                    .backoff(Backoff::None)
+                    .child(Child::new("http", lab.child()))
+                    .child(Child::new("admin", lab.child())),
+            )
+            .child(Child::new("db", lab.waiting_child()))
+            .child(Child::new("cache", lab.child()))
+            .build()
+            .unwrap(),
+    );
+    ev.wait("app.db", NodeState::Starting).await;
+    lab.send("app.web.admin", Cmd::End(End::err("boom"))).await;
+    ev.wait("app.web.admin", NodeState::Backoff).await;
+    ev.wait("app.web.admin", NodeState::Healthy).await;
     let snap = h.snapshot();
-    let text = snap.to_string();
-    for n in ["app", "db", "web", "http"] {
-        assert!(text.contains(n), "{text}");
-    }
+    assert_eq!(
+        snap.to_string(),
+        "\
+app          starting
+├─ web       healthy
+│  ├─ http   healthy
+│  └─ admin  healthy   restarts 1  last error: boom
+├─ db        starting
+└─ cache     waiting
+"
+    );
     assert_eq!(snap.node("app.web.http").unwrap().depth, 2);
     h.shutdown().await;
 }

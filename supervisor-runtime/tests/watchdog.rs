@@ -1,16 +1,12 @@
 //! Liveness: a leaf with a watchdog must call `ctx.alive()` at least every
 //! timeout once healthy; silence is a failure, restarted like any other.
 
-mod common;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Events;
-use supervisor_runtime::{
-    Backoff, Child, Context, ErrorKind, Group, Intensity, NodeState, Tree, TreeHandle,
-};
+use supervisor_runtime::{Backoff, Child, Context, ErrorKind, Group, Intensity, NodeState};
+use supervisor_testkit::start;
 use tokio::time::Instant;
 
 const S: Duration = Duration::from_secs(1);
@@ -46,11 +42,6 @@ fn beating(
 mod futures_like {
     pub type Fut =
         std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), std::io::Error>> + Send>>;
-}
-
-fn start(tree: Tree) -> (TreeHandle, Events) {
-    let ev = Events::new(tree.subscribe());
-    (tree.start(), ev)
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,4 +1,4 @@
-// The example of DESIGN.md §2, verbatim except that `main` is renamed (it
+// A full example tree as a user would write it, except that `main` is renamed (it
 // would run until a signal) and the functions it calls are defined below.
 use supervisor::prelude::*;
 

@@ -1,0 +1,9 @@
+use supervisor::prelude::*;
+
+#[runnable]
+async fn work<'a>(ctx: Context) -> Result<(), std::io::Error> {
+    ctx.cancelled().await;
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::prelude::*;
+
+#[runnable]
+struct Work;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use supervisor::prelude::*;
+
+#[runnable]
+async fn work() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+fn main() {}
