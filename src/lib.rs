@@ -66,6 +66,16 @@ pub use supervisor_macros::supervision_tree;
 
 pub use supervisor_macros::runnable;
 
+/// Tables that outlive the process: a dynamic group's desired set in one
+/// SQLite file ([`SqliteTable`](tables::SqliteTable), feature `sqlite`), or
+/// shared by a fleet of processes on PostgreSQL
+/// ([`PgTable`](tables::PgTable), feature `postgres`). See the
+/// `supervisor-tables` crate.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod tables {
+    pub use supervisor_tables::*;
+}
+
 /// A live view of a running tree in the browser (feature `web`):
 /// [`web::router`] gives an axum `Router` with a page, `/tree.json` and
 /// server-sent `/events`, to mount in your own server.

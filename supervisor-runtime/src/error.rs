@@ -43,6 +43,10 @@ pub enum ErrorKind {
     /// A child panicked under `Tree::propagate_panics(true)`; the panic
     /// itself was resumed by the first `join()`.
     Panicked,
+    /// A [`Table`](crate::Table)'s storage could not be opened, read or
+    /// written; [`source()`](std::error::Error::source) is the table's own
+    /// error, which says which file or table and what to do.
+    Table,
 }
 
 /// The library's error: a kind, the node it concerns, and the cause as its
@@ -117,6 +121,22 @@ impl Error {
             .source
             .as_deref()
             .and_then(|e| e.downcast_ref::<StopTree>())
+    }
+
+    /// An error of a table's storage ([`ErrorKind::Table`]): its message is
+    /// `cause`'s, and `cause` is its [`source()`](std::error::Error::source).
+    /// The tables of `supervisor::tables` convert their errors with this,
+    /// so that `?` works in a function returning this `Error`.
+    ///
+    /// ```
+    /// use supervisor_runtime::{Error, ErrorKind};
+    /// let e = Error::table("cannot open `jobs.db`: it is not a table of supervisor");
+    /// assert_eq!(e.kind(), ErrorKind::Table);
+    /// assert!(e.to_string().starts_with("cannot open `jobs.db`"));
+    /// ```
+    pub fn table(cause: impl Into<BoxError>) -> Self {
+        let cause: BoxError = cause.into();
+        Error::new(ErrorKind::Table, None, cause.to_string()).with_source(Arc::from(cause))
     }
 
     pub(crate) fn invalid_name(name: &str, why: &str) -> Self {
