@@ -5,6 +5,8 @@
 # page counts and flashes the restart, then stops the demo and checks that
 # the page says the connection is lost. Exits non-zero if the page is blank,
 # throws a script error, loads anything from elsewhere, or does not update.
+# Then it starts the demo again on the same jobs file and checks that the
+# job added in the first run is running in the second.
 #
 #   scripts/browser-check.sh [SCREENSHOT]     (default: docs/live-view.png)
 #
@@ -56,16 +58,25 @@ port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 
 # Run from an empty directory, with a time limit of its own in case this
 # script is killed before its trap runs.
-(cd "$work" && exec "$demo" --port "$port" --seconds 300) >"$work/demo.log" 2>&1 &
-demo_pid=$!
-say "demo started (pid $demo_pid, port $port)"
+jobs="$work/jobs.sqlite3"
 
-for _ in $(seq 600); do
-    grep -q "live view" "$work/demo.log" && break
-    kill -0 "$demo_pid" 2>/dev/null || { cat "$work/demo.log"; say "FAIL: the demo exited before it was up"; exit 1; }
-    sleep 0.1
-done
-grep -q "live view" "$work/demo.log" || { cat "$work/demo.log"; say "FAIL: the demo was not up within 60 s"; exit 1; }
+# Starts the demo on $port and $jobs, logging to $1; waits until it is up.
+start_demo() {
+    local log=$1
+    (cd "$work" && exec "$demo" --port "$port" --jobs "$jobs" --seconds 300) >"$log" 2>&1 &
+    demo_pid=$!
+    say "demo started (pid $demo_pid, port $port)"
+    for _ in $(seq 600); do
+        grep -q "live view" "$log" && return 0
+        kill -0 "$demo_pid" 2>/dev/null || { cat "$log"; say "FAIL: the demo exited before it was up"; exit 1; }
+        sleep 0.1
+    done
+    cat "$log"
+    say "FAIL: the demo was not up within 60 s"
+    exit 1
+}
+
+start_demo "$work/demo.log"
 
 status=0
 node scripts/browser-check/check.mjs \
@@ -97,4 +108,30 @@ if [ "$status" -ne 0 ]; then
     exit "$status"
 fi
 tail -n 12 "$work/demo.log"
+
+# The jobs live in a file: the job added above runs again in a new demo.
+start_demo "$work/demo2.log"
+node -e '
+const url = process.argv[1];
+fetch(url, { signal: AbortSignal.timeout(20000) })
+  .then((r) => r.json())
+  .then((jobs) => {
+    const job = jobs.find((j) => j.key === "nightly");
+    if (!job || job.state !== "healthy") {
+      throw new Error("the job added in the first run is not running: " + JSON.stringify(jobs));
+    }
+    console.log("browser-check: ok: the second run runs the job added in the first (" + job.node + ")");
+  })
+  .catch((e) => { console.error("browser-check: FAIL: " + e.message); process.exit(1); });
+' "http://127.0.0.1:$port/jobs" || { cat "$work/demo2.log"; exit 1; }
+kill -INT "$demo_pid"
+for _ in $(seq 300); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.1; done
+demo_status=0
+wait "$demo_pid" || demo_status=$?
+demo_pid=""
+if [ "$demo_status" -ne 0 ]; then
+    cat "$work/demo2.log"
+    say "FAIL: the second demo exited with status $demo_status"
+    exit 1
+fi
 say "passed; screenshot in ${shot#"$root"/}"

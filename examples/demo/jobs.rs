@@ -1,9 +1,11 @@
 //! The jobs: what one is, what it does, and the table that says which run.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use supervisor::{BoxError, Context, MemoryTable, Runnable};
+use supervisor::tables::SqliteTable;
+use supervisor::{BoxError, Context, Runnable};
 
 /// One job, as `POST /jobs/{key}` takes it (every field optional).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,9 +79,9 @@ pub fn check_key(key: &str) -> Result<(), String> {
     }
 }
 
-/// The table the jobs group follows. Swapping the kind of table is this
-/// line and [`open`].
-pub type JobTable = MemoryTable<Job>;
+/// The table the jobs group follows: one SQLite file, so that the jobs
+/// outlive the demo. Swapping the kind of table is this line and [`open`].
+pub type JobTable = SqliteTable<Job>;
 
 /// The opened table, where it lives, and whether it was just created.
 pub struct Opened {
@@ -88,23 +90,23 @@ pub struct Opened {
     pub created: bool,
 }
 
-/// Opens the jobs' table.
-pub async fn open() -> Result<Opened, BoxError> {
+/// Opens the jobs' table in `file`, creating it on first use.
+pub async fn open(file: &Path) -> Result<Opened, BoxError> {
+    let created = !file.exists();
+    let table = SqliteTable::open(file).await?;
     Ok(Opened {
-        table: MemoryTable::new(),
-        location: "in memory (lost when the demo stops)".into(),
-        created: true,
+        location: table.path().display().to_string(),
+        table,
+        created,
     })
 }
 
 /// Adds or replaces a job; acknowledged means stored.
 pub async fn put(table: &JobTable, key: &str, job: &Job) -> Result<(), BoxError> {
-    table.insert(key, job.clone());
-    Ok(())
+    Ok(table.insert(key, job).await?)
 }
 
 /// Removes a job.
 pub async fn delete(table: &JobTable, key: &str) -> Result<(), BoxError> {
-    table.remove(key);
-    Ok(())
+    Ok(table.remove(key).await?)
 }

@@ -14,8 +14,10 @@
 //!   `POST /flaky/fail`;
 //! - `app.worker`: a real OS process (this program again, as a TCP echo
 //!   server), healthy once it says it accepts connections;
-//! - `app.jobs`: a dynamic group with one child per job in a table; the API
-//!   edits the table and the group follows it;
+//! - `app.jobs`: a dynamic group with one child per job in a table, a
+//!   SQLite file next to this program (`--jobs` moves it) that the API
+//!   edits and the group follows: jobs added in one run are there in the
+//!   next;
 //! - `app.flaky`: fails every 10 to 30 s (or on `POST /flaky/fail`) and
 //!   comes back after its backoff.
 //!
@@ -23,10 +25,20 @@
 //! the tree in order and prints the shutdown report. `RUST_LOG=info` shows
 //! the log lines of every node, the worker's output included.
 
+/// `println!` that does not panic when stdout is gone (`demo | head`): the
+/// service goes on, and stops in order, whether anyone reads it or not.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod api;
 mod jobs;
 mod parts;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,13 +49,17 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 const DEFAULT_PORT: u16 = 7380;
-const USAGE: &str = "usage: demo [--port P] [--seconds N]\n  \
+const JOBS_FILE: &str = "demo-jobs.sqlite3";
+const USAGE: &str = "usage: demo [--port P] [--seconds N] [--jobs FILE]\n  \
     --port P     serve on 127.0.0.1:P (default 7380)\n  \
-    --seconds N  stop by itself after N seconds (default: run until Ctrl-C)";
+    --seconds N  stop by itself after N seconds (default: run until Ctrl-C)\n  \
+    --jobs FILE  keep the jobs in this SQLite file (default: demo-jobs.sqlite3\n               \
+    next to this program; created on first run)";
 
 struct Args {
     port: u16,
     seconds: Option<u64>,
+    jobs: Option<PathBuf>,
     worker: bool,
 }
 
@@ -51,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         port: DEFAULT_PORT,
         seconds: None,
+        jobs: None,
         worker: false,
     };
     let mut it = std::env::args().skip(1);
@@ -75,9 +92,15 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|_| format!("`--seconds {v}`: not a whole number of seconds"))?,
                 );
             }
+            "--jobs" => {
+                let v = it
+                    .next()
+                    .ok_or("`--jobs` needs a file, e.g. `--jobs jobs.sqlite3`")?;
+                args.jobs = Some(PathBuf::from(v));
+            }
             parts::WORKER_ARG => args.worker = true,
             "-h" | "--help" => {
-                println!("{USAGE}");
+                say!("{USAGE}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
@@ -106,7 +129,9 @@ async fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
+            // Quiet, but for rows of the jobs file that cannot be read.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "supervisor_tables=warn".into()),
         )
         .init();
     match run(args).await {
@@ -119,7 +144,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<ExitCode, BoxError> {
-    let opened = jobs::open().await?;
+    let file = match args.jobs {
+        Some(f) => f,
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find this program to put the jobs next to it: {e}"))?
+            .with_file_name(JOBS_FILE),
+    };
+    let opened = jobs::open(&file).await?;
     let table = opened.table;
     if opened.created {
         jobs::put(&table, "hello", &jobs::Job::default()).await?;
@@ -187,7 +218,7 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
         s = stop_signal() => s.to_owned(),
         _ = deadline(args.seconds) => format!("{} s are up", args.seconds.unwrap_or_default()),
     };
-    println!("\n{reason}: stopping in reverse start order (again to abort)");
+    say!("\n{reason}: stopping in reverse start order (again to abort)");
     let shutdown = handle.shutdown();
     tokio::pin!(shutdown);
     let report = loop {
@@ -195,7 +226,7 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
             report = &mut shutdown => break report,
             Ok(ev) = events.recv() => print_change(started, &ev),
             _ = stop_signal() => {
-                println!("second signal: aborting what is left");
+                say!("second signal: aborting what is left");
                 handle.abort_all();
             }
         }
@@ -207,16 +238,14 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
 }
 
 fn banner(handle: &TreeHandle, port: u16, jobs_at: &str, seconds: Option<u64>) {
-    println!("\nsupervising a small service:\n\n{}", handle.snapshot());
-    println!("  live view     http://127.0.0.1:{port}/");
-    println!(
-        "  add a job     curl -X POST localhost:{port}/jobs/nightly -d '{{\"every_secs\": 5}}'"
-    );
-    println!("  make a fault  curl -X POST localhost:{port}/flaky/fail");
-    println!("  jobs table    {jobs_at}");
+    say!("\nsupervising a small service:\n\n{}", handle.snapshot());
+    say!("  live view     http://127.0.0.1:{port}/");
+    say!("  add a job     curl -X POST localhost:{port}/jobs/nightly -d '{{\"every_secs\": 5}}'");
+    say!("  make a fault  curl -X POST localhost:{port}/flaky/fail");
+    say!("  jobs table    {jobs_at}");
     match seconds {
-        Some(s) => println!("\nCtrl-C stops everything in order (or wait {s} s).\n"),
-        None => println!("\nCtrl-C stops everything in order.\n"),
+        Some(s) => say!("\nCtrl-C stops everything in order (or wait {s} s).\n"),
+        None => say!("\nCtrl-C stops everything in order.\n"),
     }
 }
 
@@ -225,7 +254,7 @@ async fn follow(events: &mut tokio::sync::broadcast::Receiver<Event>, started: I
     loop {
         match events.recv().await {
             Ok(ev) => print_change(started, &ev),
-            Err(RecvError::Lagged(n)) => println!("({n} changes not shown)"),
+            Err(RecvError::Lagged(n)) => say!("({n} changes not shown)"),
             Err(RecvError::Closed) => return "the event stream ended".into(),
         }
     }
@@ -240,11 +269,11 @@ fn print_change(started: Instant, ev: &Event) {
     if let Some(e) = &ev.error {
         line.push_str(&format!(": {e}"));
     }
-    println!("{line}");
+    say!("{line}");
 }
 
 fn print_report(report: &ShutdownReport) -> ExitCode {
-    println!("\nshutdown report:");
+    say!("\nshutdown report:");
     for n in report.nodes() {
         let mut line = format!("  {:<20} {}", n.name, n.state);
         if n.aborted {
@@ -253,13 +282,13 @@ fn print_report(report: &ShutdownReport) -> ExitCode {
         if n.unstopped {
             line.push_str("  (could not be stopped)");
         }
-        println!("{line}");
+        say!("{line}");
     }
     if report.is_clean() {
-        println!("stopped cleanly, nothing aborted");
+        say!("stopped cleanly, nothing aborted");
         ExitCode::SUCCESS
     } else {
-        println!(
+        say!(
             "not clean: aborted {:?}, could not stop {:?}",
             report.aborted(),
             report.unstopped()
