@@ -47,6 +47,7 @@ struct NodeJson<'a> {
     incarnation: u32,
     last_error: Option<&'a str>,
     since_ms: u64,
+    notes: &'a [String],
 }
 
 impl<'a> NodeJson<'a> {
@@ -59,6 +60,7 @@ impl<'a> NodeJson<'a> {
             incarnation: n.incarnation,
             last_error: n.last_error.as_deref(),
             since_ms: millis(n.since),
+            notes: &n.notes,
         }
     }
 }

@@ -40,7 +40,7 @@
 //! # The page
 //!
 //! `GET /` draws every node with its state (coloured), restart count,
-//! incarnation, time in its state and last error. It follows `/events`: a
+//! incarnation, time in its state, last error and notes. It follows `/events`: a
 //! node that restarts flashes, failed and backing-off nodes are marked in
 //! red and amber and counted in a summary line at the top, and a banner says
 //! so when the connection is lost while the browser reconnects. It uses
@@ -52,9 +52,10 @@
 //! {
 //!   "nodes": [
 //!     { "name": "app", "depth": 0, "state": "healthy", "restarts": 0,
-//!       "incarnation": 1, "last_error": null, "since_ms": 5210 },
+//!       "incarnation": 1, "last_error": null, "since_ms": 5210, "notes": [] },
 //!     { "name": "app.flaky", "depth": 1, "state": "backoff", "restarts": 3,
-//!       "incarnation": 4, "last_error": "lost the connection", "since_ms": 120 }
+//!       "incarnation": 4, "last_error": "lost the connection", "since_ms": 120,
+//!       "notes": [] }
 //!   ]
 //! }
 //! ```
@@ -71,6 +72,7 @@
 //! | `incarnation` | integer | current (or last) incarnation; 0 if never started |
 //! | `last_error` | string or null | the last error it ended with |
 //! | `since_ms` | integer | milliseconds in `state`, when the snapshot was taken |
+//! | `notes` | array of strings | what the node reports about itself, e.g. the table entries a dynamic group skipped and why |
 //!
 //! A node whose `state` is `stopped` with `incarnation` 0 has not started
 //! yet (the page shows it as *waiting*).
@@ -86,7 +88,8 @@
 //!   client fell behind the tree's event channel; this snapshot replaces the
 //!   events it lost, counted in `"missed"`), `"resync"` (nodes appeared or
 //!   left, e.g. dynamic children added or removed) or `"final"` (the tree has
-//!   ended). A client replaces everything it knows with it.
+//!   ended). A client replaces everything it knows with it. A node's
+//!   `notes` come only with snapshots (no change event carries them).
 //! - `change`: one state change of one node:
 //!   `{"name": "app.flaky", "state": "backoff", "incarnation": 4,
 //!   "error": "lost the connection", "delay_ms": 800}`, where `error` (string

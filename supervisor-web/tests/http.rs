@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use supervisor_runtime::{
-    Backoff, Child, DynamicGroup, Group, Intensity, NodeState, Tree, TreeHandle,
+    Backoff, Child, DynamicGroup, Group, Intensity, MemoryTable, NodeState, Tree, TreeHandle,
 };
 use supervisor_testkit::{start_real_time, within, Cmd, End, Lab, REAL_LIMIT};
 use tokio::net::TcpListener;
@@ -193,6 +193,7 @@ async fn tree_json_has_the_documented_shape_and_values() {
                 "incarnation",
                 "last_error",
                 "name",
+                "notes",
                 "restarts",
                 "since_ms",
                 "state"
@@ -211,7 +212,44 @@ async fn tree_json_has_the_documented_shape_and_values() {
     assert_eq!(worker["restarts"], 1);
     assert_eq!(worker["incarnation"], 2);
     assert_eq!(worker["last_error"], "boom");
+    assert_eq!(worker["notes"], serde_json::json!([]));
     assert_eq!(node(&body, "app.jobs")["restarts"], 0);
+    handle.shutdown().await;
+}
+
+/// A dynamic group's notes (the table entries it skipped) are in the JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_show_the_table_entries_a_group_skipped() {
+    let lab = Lab::new();
+    let table = MemoryTable::new();
+    table.insert("fine", 1u8);
+    table.insert("Not A Key", 2u8);
+    let job = lab.child();
+    let jobs = DynamicGroup::with_table(table, move |_key: &str, _v: &u8| job.clone());
+    let (handle, mut ev) = start_real_time(tree(&lab, jobs));
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    let addr = serve(supervisor_web::router(handle.clone())).await;
+
+    let resp = within(
+        REAL_LIMIT,
+        "GET /tree.json",
+        client().get(format!("http://{addr}/tree.json")).send(),
+    )
+    .await
+    .expect("GET /tree.json");
+    let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        names(&body),
+        ["app", "app.worker", "app.jobs", "app.jobs.fine"]
+    );
+    let notes = node(&body, "app.jobs")["notes"]
+        .as_array()
+        .expect("`notes` is an array")
+        .clone();
+    assert_eq!(notes.len(), 1, "{body}");
+    let note = notes[0].as_str().expect("a note is a string");
+    assert!(note.contains("`Not A Key`"), "{note}");
+    assert_eq!(node(&body, "app.jobs.fine")["notes"], serde_json::json!([]));
     handle.shutdown().await;
 }
 
