@@ -14,6 +14,17 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 static LIVE: AtomicI64 = AtomicI64::new(0);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Allocations by size, in steps of 8 bytes up to 4 KiB (the last bucket
+/// takes everything larger); only while [`histogram_on`].
+static SIZES: [AtomicU64; BUCKETS] = [const { AtomicU64::new(0) }; BUCKETS];
+static HIST: AtomicBool = AtomicBool::new(false);
+const BUCKETS: usize = 513;
+
+fn count_size(size: usize) {
+    if HIST.load(Ordering::Relaxed) {
+        SIZES[size.div_ceil(8).min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+    }
+}
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static ON: AtomicBool = AtomicBool::new(false);
 
@@ -27,6 +38,7 @@ unsafe impl GlobalAlloc for Counting {
         if ON.load(Ordering::Relaxed) {
             LIVE.fetch_add(l.size() as i64, Ordering::Relaxed);
             ALLOCS.fetch_add(1, Ordering::Relaxed);
+            count_size(l.size());
         }
         // SAFETY: same contract as ours.
         unsafe { System.alloc(l) }
@@ -44,6 +56,7 @@ unsafe impl GlobalAlloc for Counting {
         if ON.load(Ordering::Relaxed) {
             LIVE.fetch_add(l.size() as i64, Ordering::Relaxed);
             ALLOCS.fetch_add(1, Ordering::Relaxed);
+            count_size(l.size());
         }
         // SAFETY: same contract as ours.
         unsafe { System.alloc_zeroed(l) }
@@ -96,4 +109,24 @@ pub fn snapshot() -> Snapshot {
         live: LIVE.load(Ordering::Relaxed),
         allocs: ALLOCS.load(Ordering::Relaxed),
     }
+}
+
+/// Also counts allocations by size while a window is open (for profiling;
+/// off by default).
+pub fn histogram_on() {
+    for b in &SIZES {
+        b.store(0, Ordering::Relaxed);
+    }
+    HIST.store(true, Ordering::SeqCst);
+}
+
+/// Allocations counted by size since [`histogram_on`]: (size rounded up to
+/// 8 bytes, or 4104 for anything larger than 4 KiB; count), smallest first.
+pub fn histogram() -> Vec<(usize, u64)> {
+    SIZES
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i * 8, b.load(Ordering::Relaxed)))
+        .filter(|&(_, n)| n > 0)
+        .collect()
 }

@@ -4,9 +4,10 @@
 //!
 //! Implementations (`impls/`): ours (the builder API, and the
 //! `supervision_tree!` macro where a workload can be written with it), raw
-//! tokio (`tokio::spawn` + one `CancellationToken` + a hand-written restart
-//! loop per child: the least code that does the job), ractor, kameo and
-//! tokio-graceful-shutdown.
+//! tokio (the least work that supervises, DESIGN.md §8: one supervisor task,
+//! a `JoinSet`, one `CancellationToken`; a restart is a new `tokio::spawn`
+//! awaited by the supervisor), the raw column as it was before (a restart
+//! loop inside each leaf's task), ractor, kameo and tokio-graceful-shutdown.
 //!
 //! Workloads (every implementation does the same work; a shared [`Probe`]
 //! counts children that started and stopped, and every run asserts both
@@ -29,7 +30,12 @@
 //! 5. **tree**: a depth-4, fanout-10 tree (1 + 10 + 100 + 1,000 groups,
 //!    10,000 leaves) started until every leaf is healthy, then stopped.
 //!
-//! Plus a scaling run of start + stop at 1,000, 10,000 and 100,000 children.
+//! Plus a scaling run of start + stop at 1,000, 10,000 and 100,000 children,
+//! and two workloads closer to a real service ([`service`]): a group of
+//! 1,000 children where 10 fail every millisecond for 5 s while the others
+//! answer pings (restarts per second, ping latency p50/p99), and 1,000
+//! dynamic children added and removed per second for 10 s (cost per add and
+//! remove, heap before and after).
 //!
 //! Timed runs are repeated and the median is reported. No tracing subscriber
 //! is installed and nobody subscribes to our event stream, as in a
@@ -39,12 +45,15 @@ pub mod alloc;
 pub mod impls;
 pub mod probe;
 pub mod report;
+pub mod service;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use probe::Probe;
+use service::{ChurnResult, ChurnSize, DynResult, DynSize, Dynamic};
 
 /// What to run and how big.
 #[derive(Clone, Debug)]
@@ -63,8 +72,15 @@ pub struct Config {
     pub reps: usize,
     /// Child counts of the scaling run.
     pub scaling: Vec<usize>,
+    /// The churn workload.
+    pub churn: ChurnSize,
+    /// The dynamic workload.
+    pub dynamic: DynSize,
     /// Only these implementations (by name), or all.
     pub only: Option<Vec<String>>,
+    /// Only these workloads (`flat` = start, stop, memory and scaling;
+    /// `restart`, `tree`, `churn`, `dynamic`), or all.
+    pub workloads: Option<Vec<String>>,
 }
 
 impl Config {
@@ -78,7 +94,18 @@ impl Config {
             fanout: 10,
             reps: 5,
             scaling: vec![1_000, 10_000, 100_000],
+            churn: ChurnSize {
+                n: 1_000,
+                flaky: 100,
+                per_tick: 10,
+                ticks: 5_000,
+            },
+            dynamic: DynSize {
+                window: 1_000,
+                ticks: 10_000,
+            },
             only: None,
+            workloads: None,
         }
     }
 
@@ -92,7 +119,18 @@ impl Config {
             fanout: 10,
             reps: 1,
             scaling: vec![100, 200],
+            churn: ChurnSize {
+                n: 50,
+                flaky: 10,
+                per_tick: 2,
+                ticks: 20,
+            },
+            dynamic: DynSize {
+                window: 20,
+                ticks: 200,
+            },
             only: None,
+            workloads: None,
         }
     }
 
@@ -105,6 +143,12 @@ impl Config {
         self.only
             .as_ref()
             .is_none_or(|o| o.iter().any(|x| name.starts_with(x.as_str())))
+    }
+
+    fn runs(&self, workload: &str) -> bool {
+        self.workloads
+            .as_ref()
+            .is_none_or(|w| w.iter().any(|x| x == workload))
     }
 }
 
@@ -121,6 +165,8 @@ pub trait Impl {
     const NAME: &'static str;
     /// What `start_*` return.
     type Run: Running;
+    /// What `start_dynamic` returns.
+    type Dyn: Dynamic;
 
     /// Starts `n` idle leaves under one supervisor.
     fn start_flat(n: usize, p: &Arc<Probe>) -> impl Future<Output = Self::Run> + Send;
@@ -136,6 +182,21 @@ pub trait Impl {
         p: &Arc<Probe>,
     ) -> impl Future<Output = Option<Self::Run>> + Send;
 
+    /// Starts the churn group of [`service::Churn`]: child `i` runs
+    /// [`service::churn_body`] (or the library's own equivalent), restarted
+    /// at once after every failure. `None` if not available.
+    fn start_churn(c: &Arc<service::Churn>) -> impl Future<Output = Option<Self::Run>> + Send {
+        let _ = c;
+        async { None }
+    }
+
+    /// Starts an empty group that takes children by key at run time, each
+    /// an idle leaf that bumps `p`. `None` if not available.
+    fn start_dynamic(p: &Arc<Probe>) -> impl Future<Output = Option<Self::Dyn>> + Send {
+        let _ = p;
+        async { None }
+    }
+
     /// Whether `start_flat` is available (the macro variant only does the
     /// workloads it can express).
     fn has_flat() -> bool {
@@ -149,21 +210,53 @@ pub struct Results {
     /// Row name.
     pub name: &'static str,
     /// ns per child, start until all healthy.
-    pub start: Option<f64>,
+    pub start: Option<Stat>,
     /// ns per child, shutdown.
-    pub stop: Option<f64>,
+    pub stop: Option<Stat>,
     /// ns per restart cycle.
-    pub restart: Option<f64>,
+    pub restart: Option<Stat>,
     /// Heap bytes per idle child.
     pub mem: Option<f64>,
     /// Heap allocations per started child (memory run).
     pub allocs: Option<f64>,
+    /// Heap bytes still live once the memory run's children have all been
+    /// stopped (total, not per child): should be about zero.
+    pub mem_left: Option<f64>,
     /// Tree start, µs total.
-    pub tree_start: Option<f64>,
+    pub tree_start: Option<Stat>,
     /// Tree stop, µs total.
-    pub tree_stop: Option<f64>,
+    pub tree_stop: Option<Stat>,
     /// Scaling: (N, ns per child for start + stop).
     pub scaling: Vec<(usize, f64)>,
+    /// The churn workload.
+    pub churn: Option<ChurnResult>,
+    /// The dynamic workload.
+    pub dynamic: Option<DynResult>,
+}
+
+/// Repeated timings of one workload, already divided by its unit.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Stat {
+    /// Median wall time.
+    pub median: f64,
+    /// Fastest run, wall time.
+    pub min: f64,
+    /// Slowest run, wall time.
+    pub max: f64,
+    /// Median CPU time of the whole process (both workers and the harness).
+    pub cpu: f64,
+}
+
+impl Stat {
+    fn of(v: &[Span], per: f64) -> Stat {
+        let wall: Vec<f64> = v.iter().map(|s| s.wall / per).collect();
+        Stat {
+            median: median(wall.clone()),
+            min: wall.iter().copied().fold(f64::INFINITY, f64::min),
+            max: wall.iter().copied().fold(0.0, f64::max),
+            cpu: median(v.iter().map(|s| s.cpu / per).collect()),
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -187,51 +280,96 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
-/// Start `n` leaves, wait until all are healthy, stop them; returns
-/// (start ns, stop ns) totals, after checking the counts.
-async fn flat_once<I: Impl>(n: usize) -> (f64, f64) {
-    let p = Probe::new(n);
-    let t0 = Instant::now();
-    let run = I::start_flat(n, &p).await;
-    guard(I::NAME, p.wait_started()).await;
-    let t1 = Instant::now();
-    guard(I::NAME, run.stop()).await;
-    let t2 = Instant::now();
-    p.assert_all(I::NAME, n);
+/// Lets the runtime settle, then waits until the live heap stops changing
+/// (a library may free what its stopped children held a little after the
+/// stop returned): at most 2 s, then the figure is what it is.
+async fn settle_heap() {
     settle().await;
-    ((t1 - t0).as_nanos() as f64, (t2 - t1).as_nanos() as f64)
+    let mut last = alloc::snapshot().live;
+    let mut still = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = alloc::snapshot().live;
+        still = if now == last { still + 1 } else { 0 };
+        if still == 3 {
+            return;
+        }
+        last = now;
+    }
 }
 
-async fn restart_once<I: Impl>(fails: usize) -> Option<f64> {
+/// Wall and process CPU time of one timed section, ns.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Span {
+    /// Wall-clock time.
+    pub wall: f64,
+    /// CPU time of every thread of the process (0 where the OS does not tell).
+    pub cpu: f64,
+}
+
+/// Marks the start of a [`Span`].
+struct Mark(Instant, u64);
+
+impl Mark {
+    fn now() -> Mark {
+        // CPU first: reading it takes a few µs, outside the wall time.
+        let cpu = service::process_cpu_ns().unwrap_or(0);
+        Mark(Instant::now(), cpu)
+    }
+
+    fn span(&self, end: &Mark) -> Span {
+        Span {
+            wall: (end.0 - self.0).as_nanos() as f64,
+            cpu: end.1.saturating_sub(self.1) as f64,
+        }
+    }
+}
+
+/// Start `n` leaves, wait until all are healthy, stop them; returns the
+/// start and the stop, after checking the counts.
+pub async fn flat_once<I: Impl>(n: usize) -> (Span, Span) {
+    let p = Probe::new(n);
+    let m0 = Mark::now();
+    let run = I::start_flat(n, &p).await;
+    guard(I::NAME, p.wait_started()).await;
+    let m1 = Mark::now();
+    guard(I::NAME, run.stop()).await;
+    let m2 = Mark::now();
+    p.assert_all(I::NAME, n);
+    settle().await;
+    (m0.span(&m1), m1.span(&m2))
+}
+
+/// `fails` restart cycles; returns the whole span (divide by `fails`).
+pub async fn restart_once<I: Impl>(fails: usize) -> Option<Span> {
     let p = Probe::new(fails + 1);
-    let t0 = Instant::now();
+    let m0 = Mark::now();
     let run = I::start_flaky(fails, &p).await?;
     guard(I::NAME, p.wait_started()).await;
-    let t1 = Instant::now();
+    let m1 = Mark::now();
     guard(I::NAME, run.stop()).await;
     p.assert_all(I::NAME, fails + 1);
     settle().await;
-    Some((t1 - t0).as_nanos() as f64 / fails as f64)
+    Some(m0.span(&m1))
 }
 
-async fn tree_once<I: Impl>(depth: u32, fanout: usize) -> Option<(f64, f64)> {
+/// Starts the tree until every leaf is up, then stops it.
+pub async fn tree_once<I: Impl>(depth: u32, fanout: usize) -> Option<(Span, Span)> {
     let leaves = fanout.pow(depth);
     let p = Probe::new(leaves);
-    let t0 = Instant::now();
+    let m0 = Mark::now();
     let run = I::start_tree(depth, fanout, &p).await?;
     guard(I::NAME, p.wait_started()).await;
-    let t1 = Instant::now();
+    let m1 = Mark::now();
     guard(I::NAME, run.stop()).await;
-    let t2 = Instant::now();
+    let m2 = Mark::now();
     p.assert_all(I::NAME, leaves);
     settle().await;
-    Some((
-        (t1 - t0).as_nanos() as f64 / 1e3,
-        (t2 - t1).as_nanos() as f64 / 1e3,
-    ))
+    Some((m0.span(&m1), m1.span(&m2)))
 }
 
-async fn memory_once<I: Impl>(n: usize) -> Option<(f64, f64)> {
+/// (bytes per child, allocations per child, bytes left after the stop).
+async fn memory_once<I: Impl>(n: usize) -> Option<(f64, f64, f64)> {
     if !alloc::installed() {
         return None;
     }
@@ -243,13 +381,93 @@ async fn memory_once<I: Impl>(n: usize) -> Option<(f64, f64)> {
     guard(I::NAME, p.wait_started()).await;
     settle().await;
     let after = alloc::snapshot();
-    alloc::disable();
     guard(I::NAME, run.stop()).await;
     p.assert_all(I::NAME, n);
-    settle().await;
+    settle_heap().await;
+    let end = alloc::snapshot();
+    alloc::disable();
     let bytes = (after.live - before.live) as f64 / n as f64;
     let allocs = (after.allocs - before.allocs) as f64 / n as f64;
-    Some((bytes, allocs))
+    Some((bytes, allocs, (end.live - before.live) as f64))
+}
+
+async fn churn_once<I: Impl>(size: &ChurnSize) -> Option<ChurnResult> {
+    let c = service::Churn::new(size.clone());
+    let run = I::start_churn(&c).await?;
+    guard(I::NAME, c.wait_started(size.n)).await;
+    let r = guard(I::NAME, service::drive_churn(&c)).await;
+    guard(I::NAME, run.stop()).await;
+    let (started, stopped) = c.counts();
+    assert_eq!(
+        (started, stopped),
+        (size.n + r.restarts, size.n + r.restarts),
+        "{}: churn: (started, stopped) should both be children + restarts",
+        I::NAME
+    );
+    settle().await;
+    Some(r)
+}
+
+async fn dynamic_once<I: Impl>(size: &DynSize) -> Option<DynResult> {
+    let p = Probe::new(usize::MAX);
+    let mut d = I::start_dynamic(&p).await?;
+    settle().await;
+    let mut live = VecDeque::with_capacity(size.window + 1);
+    let counting = alloc::installed();
+    if counting {
+        alloc::enable();
+    }
+    let s0 = alloc::snapshot();
+    let mut seq = 0usize;
+    for _ in 0..size.window {
+        let key = format!("k{seq}");
+        seq += 1;
+        d.add(key.clone()).await;
+        guard(I::NAME, p.wait_until(seq)).await;
+        live.push_back(key);
+    }
+    settle().await;
+    let s1 = alloc::snapshot();
+    let cpu0 = service::process_cpu_ns();
+    let (mut add, mut remove) = (Duration::ZERO, Duration::ZERO);
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    for _ in 0..size.ticks {
+        tick.tick().await;
+        let key = format!("k{seq}");
+        seq += 1;
+        let t = Instant::now();
+        d.add(key.clone()).await;
+        guard(I::NAME, p.wait_until(seq)).await;
+        add += t.elapsed();
+        live.push_back(key);
+        let old = live.pop_front().expect("a live key");
+        let t = Instant::now();
+        guard(I::NAME, d.remove(&old)).await;
+        remove += t.elapsed();
+    }
+    let cpu1 = service::process_cpu_ns();
+    settle().await;
+    let s2 = alloc::snapshot();
+    while let Some(key) = live.pop_front() {
+        guard(I::NAME, d.remove(&key)).await;
+    }
+    settle_heap().await;
+    let s3 = alloc::snapshot();
+    alloc::disable();
+    guard(I::NAME, d.stop()).await;
+    p.assert_all(I::NAME, seq);
+    settle().await;
+    let ops = size.ticks.max(1);
+    Some(DynResult {
+        ops: size.ticks,
+        add_ns: add.as_nanos() as f64 / ops as f64,
+        remove_ns: remove.as_nanos() as f64 / ops as f64,
+        cpu_ns_per_pair: cpu0.zip(cpu1).map(|(a, b)| (b - a) as f64 / ops as f64),
+        bytes_per_child: counting.then(|| (s1.live - s0.live) as f64 / size.window.max(1) as f64),
+        allocs_per_pair: counting.then(|| (s2.allocs - s1.allocs) as f64 / ops as f64),
+        growth: counting.then_some(s2.live - s1.live),
+        left: counting.then_some(s3.live - s0.live),
+    })
 }
 
 /// Runs every workload of one implementation.
@@ -258,21 +476,22 @@ pub async fn run_impl<I: Impl>(cfg: &Config) -> Results {
         name: I::NAME,
         ..Results::default()
     };
-    if I::has_flat() {
+    if I::has_flat() && cfg.runs("flat") {
         // Warm up the runtime (worker threads, allocator pools) once.
         flat_once::<I>(cfg.n.min(1_000)).await;
-        let mut starts = Vec::new();
-        let mut stops = Vec::new();
+        let (mut starts, mut stops) = (Vec::new(), Vec::new());
         for _ in 0..cfg.reps {
             let (s, t) = flat_once::<I>(cfg.n).await;
-            starts.push(s / cfg.n as f64);
-            stops.push(t / cfg.n as f64);
+            starts.push(s);
+            stops.push(t);
         }
-        r.start = Some(median(starts));
-        r.stop = Some(median(stops));
-        if let Some((b, a)) = memory_once::<I>(cfg.mem_n).await {
+        let n = cfg.n as f64;
+        r.start = Some(Stat::of(&starts, n));
+        r.stop = Some(Stat::of(&stops, n));
+        if let Some((b, a, left)) = memory_once::<I>(cfg.mem_n).await {
             r.mem = Some(b);
             r.allocs = Some(a);
+            r.mem_left = Some(left);
         }
         for &n in &cfg.scaling {
             let reps = if n >= 100_000 {
@@ -283,24 +502,23 @@ pub async fn run_impl<I: Impl>(cfg: &Config) -> Results {
             let mut v = Vec::new();
             for _ in 0..reps {
                 let (s, t) = flat_once::<I>(n).await;
-                v.push((s + t) / n as f64);
+                v.push((s.wall + t.wall) / n as f64);
             }
             r.scaling.push((n, median(v)));
         }
     }
     let mut v = Vec::new();
-    for _ in 0..cfg.reps {
+    for _ in 0..cfg.reps * cfg.runs("restart") as usize {
         match restart_once::<I>(cfg.restart_n).await {
             Some(x) => v.push(x),
             None => break,
         }
     }
     if !v.is_empty() {
-        r.restart = Some(median(v));
+        r.restart = Some(Stat::of(&v, cfg.restart_n as f64));
     }
-    let mut starts = Vec::new();
-    let mut stops = Vec::new();
-    for _ in 0..cfg.reps {
+    let (mut starts, mut stops) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.reps * cfg.runs("tree") as usize {
         match tree_once::<I>(cfg.depth, cfg.fanout).await {
             Some((s, t)) => {
                 starts.push(s);
@@ -310,8 +528,16 @@ pub async fn run_impl<I: Impl>(cfg: &Config) -> Results {
         }
     }
     if !starts.is_empty() {
-        r.tree_start = Some(median(starts));
-        r.tree_stop = Some(median(stops));
+        // µs in all.
+        r.tree_start = Some(Stat::of(&starts, 1e3));
+        r.tree_stop = Some(Stat::of(&stops, 1e3));
+    }
+    // Long workloads (5 s and 10 s): one run each.
+    if cfg.runs("churn") {
+        r.churn = churn_once::<I>(&cfg.churn).await;
+    }
+    if cfg.runs("dynamic") {
+        r.dynamic = dynamic_once::<I>(&cfg.dynamic).await;
     }
     r
 }
@@ -329,6 +555,7 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
         };
     }
     one!(raw::Raw);
+    one!(raw_loop::RawLoop);
     one!(ours::Ours);
     one!(ours::OursMacro);
     one!(ractor::Ractor);

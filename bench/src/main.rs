@@ -1,5 +1,7 @@
 //! `cargo run -p supervisor-bench --release -- [--quick] [--n N] [--mem-n N]
-//! [--restart-n N] [--reps R] [--only raw,ours,...]`
+//! [--restart-n N] [--reps R] [--only raw,ours,...]
+//! [--workloads flat,restart,tree,churn,dynamic] [--churn-ticks MS]
+//! [--dyn-window N] [--dyn-ticks MS]`
 //!
 //! Runs the workloads described in the library's documentation for every
 //! implementation, in one process, one after another, on a 2-worker
@@ -25,10 +27,13 @@ fn main() {
         };
         match a.as_str() {
             "--quick" => {
-                let only = cfg.only.take();
+                let (only, workloads) = (cfg.only.take(), cfg.workloads.take());
                 cfg = Config::quick();
-                cfg.only = only;
+                (cfg.only, cfg.workloads) = (only, workloads);
             }
+            "--churn-ticks" => cfg.churn.ticks = num("--churn-ticks"),
+            "--dyn-window" => cfg.dynamic.window = num("--dyn-window"),
+            "--dyn-ticks" => cfg.dynamic.ticks = num("--dyn-ticks"),
             "--n" => cfg.n = num("--n"),
             "--mem-n" => cfg.mem_n = num("--mem-n"),
             "--restart-n" => cfg.restart_n = num("--restart-n"),
@@ -37,6 +42,15 @@ fn main() {
                 cfg.only = Some(
                     args.next()
                         .expect("--only needs a list")
+                        .split(',')
+                        .map(str::to_owned)
+                        .collect(),
+                );
+            }
+            "--workloads" => {
+                cfg.workloads = Some(
+                    args.next()
+                        .expect("--workloads needs a list")
                         .split(',')
                         .map(str::to_owned)
                         .collect(),

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 pub struct Probe {
     started: AtomicUsize,
     stopped: AtomicUsize,
-    target: usize,
+    target: AtomicUsize,
     notify: Notify,
 }
 
@@ -22,15 +22,17 @@ impl Probe {
         Arc::new(Probe {
             started: AtomicUsize::new(0),
             stopped: AtomicUsize::new(0),
-            target,
+            target: AtomicUsize::new(target),
             notify: Notify::new(),
         })
     }
 
     /// A child (or incarnation) is up; returns how many are, this one included.
     pub fn started(&self) -> usize {
-        let k = self.started.fetch_add(1, Ordering::AcqRel) + 1;
-        if k == self.target {
+        // SeqCst with `wait_until`'s store and load: one of the two sides
+        // sees the other, so the wake-up cannot be lost.
+        let k = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        if k >= self.target.load(Ordering::SeqCst) {
             // `notify_one` stores a permit if nobody waits yet: no lost wake-up.
             self.notify.notify_one();
         }
@@ -44,9 +46,15 @@ impl Probe {
 
     /// Waits until `target` children have started.
     pub async fn wait_started(&self) {
-        while self.started.load(Ordering::Acquire) < self.target {
+        while self.started.load(Ordering::SeqCst) < self.target.load(Ordering::SeqCst) {
             self.notify.notified().await;
         }
+    }
+
+    /// Waits until `k` children have started in all (a new target).
+    pub async fn wait_until(&self, k: usize) {
+        self.target.store(k, Ordering::SeqCst);
+        self.wait_started().await;
     }
 
     /// (started, stopped).

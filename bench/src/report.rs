@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{Config, Results};
+use crate::{Config, Results, Stat};
 
 fn cell(v: Option<f64>, base: Option<f64>, digits: usize) -> String {
     match (v, base) {
@@ -10,6 +10,18 @@ fn cell(v: Option<f64>, base: Option<f64>, digits: usize) -> String {
         (Some(v), _) => format!("{v:.digits$}"),
         (None, _) => "—".to_owned(),
     }
+}
+
+/// What a row shows of each implementation's results.
+enum Get {
+    /// A number, with its ratio to raw tokio's or without.
+    Value(fn(&Results) -> Option<f64>, usize, bool),
+    /// The spread of repeated runs: fastest–slowest wall time.
+    Spread(fn(&Results) -> Option<Stat>),
+}
+
+fn spread(get: fn(&Results) -> Option<Stat>) -> (String, Get) {
+    ("… fastest–slowest".to_owned(), Get::Spread(get))
 }
 
 /// The result tables of one run.
@@ -26,55 +38,201 @@ pub fn markdown(cfg: &Config, rs: &[Results]) -> String {
         s.push_str("---|");
     }
     s.push('\n');
-    type Get = fn(&Results) -> Option<f64>;
     let tree = format!(
         "{} leaves, {} groups",
         cfg.tree_leaves(),
         (0..cfg.depth).map(|d| cfg.fanout.pow(d)).sum::<usize>()
     );
-    let rows: Vec<(String, Get, usize)> = vec![
-        (
-            format!("start {} leaves until all healthy (ns/child)", cfg.n),
-            |r| r.start,
-            0,
+    let churn = &cfg.churn;
+    let dynamic = &cfg.dynamic;
+    let v = |label: String, f: fn(&Results) -> Option<f64>, digits: usize, ratio: bool| {
+        (label, Get::Value(f, digits, ratio))
+    };
+    let mut rows: Vec<(String, Get)> = Vec::new();
+    rows.push(v(
+        format!(
+            "start {} leaves until all healthy (ns/child), median",
+            cfg.n
         ),
-        (format!("stop {} leaves (ns/child)", cfg.n), |r| r.stop, 0),
-        (
-            format!("restart cycle, zero backoff, ×{} (ns/cycle)", cfg.restart_n),
-            |r| r.restart,
-            0,
+        |r| r.start.map(|s| s.median),
+        0,
+        true,
+    ));
+    rows.push(spread(|r| r.start));
+    rows.push(v(
+        "… process CPU, median".into(),
+        |r| r.start.map(|s| s.cpu),
+        0,
+        true,
+    ));
+    rows.push(v(
+        format!("stop {} leaves (ns/child), median", cfg.n),
+        |r| r.stop.map(|s| s.median),
+        0,
+        true,
+    ));
+    rows.push(spread(|r| r.stop));
+    rows.push(v(
+        "… process CPU, median".into(),
+        |r| r.stop.map(|s| s.cpu),
+        0,
+        true,
+    ));
+    rows.push(v(
+        format!(
+            "restart cycle, zero backoff, ×{} (ns/cycle), median",
+            cfg.restart_n
         ),
-        (
-            format!("heap bytes per idle child ({} children)", cfg.mem_n),
-            |r| r.mem,
-            0,
+        |r| r.restart.map(|s| s.median),
+        0,
+        true,
+    ));
+    rows.push(spread(|r| r.restart));
+    rows.push(v(
+        "… process CPU, median".into(),
+        |r| r.restart.map(|s| s.cpu),
+        0,
+        true,
+    ));
+    rows.push(v(
+        format!("heap bytes per idle child ({} children)", cfg.mem_n),
+        |r| r.mem,
+        0,
+        true,
+    ));
+    rows.push(v(
+        format!(
+            "heap allocations per started child ({} children)",
+            cfg.mem_n
         ),
-        (
-            format!(
-                "heap allocations per started child ({} children)",
-                cfg.mem_n
-            ),
-            |r| r.allocs,
-            1,
+        |r| r.allocs,
+        1,
+        true,
+    ));
+    rows.push(v(
+        "heap bytes left once they all stopped (total)".into(),
+        |r| r.mem_left,
+        0,
+        false,
+    ));
+    rows.push(v(
+        format!(
+            "tree depth {} fanout {}: start (µs; {tree}), median",
+            cfg.depth, cfg.fanout
         ),
-        (
-            format!(
-                "tree depth {} fanout {}: start (µs; {tree})",
-                cfg.depth, cfg.fanout
-            ),
-            |r| r.tree_start,
-            0,
+        |r| r.tree_start.map(|s| s.median),
+        0,
+        true,
+    ));
+    rows.push(spread(|r| r.tree_start));
+    rows.push(v(
+        "… process CPU, median".into(),
+        |r| r.tree_start.map(|s| s.cpu),
+        0,
+        true,
+    ));
+    rows.push(v(
+        format!(
+            "tree depth {} fanout {}: stop (µs), median",
+            cfg.depth, cfg.fanout
         ),
-        (
-            format!("tree depth {} fanout {}: stop (µs)", cfg.depth, cfg.fanout),
-            |r| r.tree_stop,
-            0,
+        |r| r.tree_stop.map(|s| s.median),
+        0,
+        true,
+    ));
+    rows.push(spread(|r| r.tree_stop));
+    rows.push(v(
+        "… process CPU, median".into(),
+        |r| r.tree_stop.map(|s| s.cpu),
+        0,
+        true,
+    ));
+    rows.push(v(
+        format!(
+            "churn: {} children, {} fail per ms for {} ms: restarts per second",
+            churn.n, churn.per_tick, churn.ticks
         ),
-    ];
-    for (label, get, digits) in rows {
+        |r| r.churn.as_ref().map(|c| c.restarts_per_s),
+        0,
+        true,
+    ));
+    rows.push(v(
+        "churn: process CPU per restart, pinger and driver included (ns)".into(),
+        |r| r.churn.as_ref().and_then(|c| c.cpu_ns_per_restart),
+        0,
+        true,
+    ));
+    rows.push(v(
+        "churn: ping round trip to a healthy child, p50 (µs)".into(),
+        |r| r.churn.as_ref().and_then(|c| c.ping_q(0.5)),
+        1,
+        true,
+    ));
+    rows.push(v(
+        "churn: ping round trip, p99 (µs)".into(),
+        |r| r.churn.as_ref().and_then(|c| c.ping_q(0.99)),
+        1,
+        true,
+    ));
+    rows.push(v(
+        format!(
+            "dynamic: {} live, 1 add + 1 remove per ms for {} ms: add until up (ns)",
+            dynamic.window, dynamic.ticks
+        ),
+        |r| r.dynamic.as_ref().map(|d| d.add_ns),
+        0,
+        true,
+    ));
+    rows.push(v(
+        "dynamic: remove until ended (ns)".into(),
+        |r| r.dynamic.as_ref().map(|d| d.remove_ns),
+        0,
+        true,
+    ));
+    rows.push(v(
+        "dynamic: process CPU per add + remove (ns)".into(),
+        |r| r.dynamic.as_ref().and_then(|d| d.cpu_ns_per_pair),
+        0,
+        true,
+    ));
+    rows.push(v(
+        "dynamic: heap bytes per live child".into(),
+        |r| r.dynamic.as_ref().and_then(|d| d.bytes_per_child),
+        0,
+        true,
+    ));
+    rows.push(v(
+        "dynamic: heap allocations per add + remove".into(),
+        |r| r.dynamic.as_ref().and_then(|d| d.allocs_per_pair),
+        1,
+        true,
+    ));
+    rows.push(v(
+        "dynamic: heap growth over the churn, same live count (bytes)".into(),
+        |r| r.dynamic.as_ref().and_then(|d| d.growth).map(|g| g as f64),
+        0,
+        false,
+    ));
+    rows.push(v(
+        "dynamic: heap left after removing all (bytes)".into(),
+        |r| r.dynamic.as_ref().and_then(|d| d.left).map(|g| g as f64),
+        0,
+        false,
+    ));
+    for (label, get) in rows {
         let _ = write!(s, "| {label} |");
         for r in rs {
-            let _ = write!(s, " {} |", cell(get(r), base.and_then(get), digits));
+            let c = match &get {
+                Get::Value(f, digits, ratio) => {
+                    let b = if *ratio { base.and_then(f) } else { None };
+                    cell(f(r), b, *digits)
+                }
+                Get::Spread(f) => match f(r) {
+                    Some(st) => format!("{:.0}–{:.0}", st.min, st.max),
+                    None => "—".to_owned(),
+                },
+            };
+            let _ = write!(s, " {c} |");
         }
         s.push('\n');
     }

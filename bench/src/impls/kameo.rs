@@ -5,6 +5,7 @@
 //! failing leaf sends itself a message whose handler returns `Err` (an error
 //! from `on_start` is not reported to links in kameo 0.17).
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use ::kameo::message::{Context, Message};
 use ::kameo::Actor;
 
 use crate::probe::{Fail, Probe};
+use crate::service::{Churn, Dynamic};
 use crate::{Impl, Running};
 
 /// The kameo implementation.
@@ -22,12 +24,24 @@ use crate::{Impl, Running};
 pub struct Kameo;
 
 /// The root supervisor.
-pub struct KameoRun(ActorRef<Sup>);
+pub enum KameoRun {
+    /// Of the flat, restart and tree workloads.
+    Sup(ActorRef<Sup>),
+    /// Of the churn workload.
+    Churn(ActorRef<ChurnSup>),
+}
+
+async fn stop_actor<A: Actor>(r: ActorRef<A>) {
+    r.stop_gracefully().await.expect("kameo: stop");
+    r.wait_for_shutdown().await;
+}
 
 impl Running for KameoRun {
     async fn stop(self) {
-        self.0.stop_gracefully().await.expect("kameo: stop");
-        self.0.wait_for_shutdown().await;
+        match self {
+            KameoRun::Sup(r) => stop_actor(r).await,
+            KameoRun::Churn(r) => stop_actor(r).await,
+        }
     }
 }
 
@@ -152,13 +166,137 @@ impl Actor for Sup {
     }
 }
 
+/// A child of the churn group: a flaky one registers a hook that tells it
+/// [`Die`]; a serving one registers a hook that `ask`s it [`Ping`].
+pub struct ChurnLeaf {
+    c: Arc<Churn>,
+}
+
+/// A request answered by a serving child.
+pub struct Ping;
+
+impl Actor for ChurnLeaf {
+    type Args = (Arc<Churn>, usize);
+    type Error = Fail;
+
+    async fn on_start((c, i): Self::Args, me: ActorRef<Self>) -> Result<Self, Fail> {
+        if c.is_flaky(i) {
+            c.set_fail(i, Box::new(move || me.tell(Die).try_send().is_ok()));
+        } else {
+            c.set_ping(
+                i - c.size.flaky,
+                Arc::new(move || {
+                    let me = me.clone();
+                    Box::pin(async move { me.ask(Ping).await.is_ok() })
+                }),
+            );
+        }
+        c.started();
+        Ok(ChurnLeaf { c })
+    }
+
+    async fn on_stop(&mut self, _: WeakActorRef<Self>, _: ActorStopReason) -> Result<(), Fail> {
+        self.c.stopped();
+        Ok(())
+    }
+}
+
+impl Message<Die> for ChurnLeaf {
+    type Reply = Result<(), Fail>;
+
+    async fn handle(&mut self, _: Die, _: &mut Context<Self, Self::Reply>) -> Result<(), Fail> {
+        Err(Fail)
+    }
+}
+
+impl Message<Ping> for ChurnLeaf {
+    type Reply = ();
+
+    async fn handle(&mut self, _: Ping, _: &mut Context<Self, Self::Reply>) {}
+}
+
+/// The churn group's supervisor: which child an actor is, by id.
+pub struct ChurnSup {
+    c: Arc<Churn>,
+    children: HashMap<ActorID, (usize, ActorRef<ChurnLeaf>)>,
+}
+
+impl Actor for ChurnSup {
+    type Args = Arc<Churn>;
+    type Error = Fail;
+
+    async fn on_start(c: Arc<Churn>, me: ActorRef<Self>) -> Result<Self, Fail> {
+        let mut children = HashMap::with_capacity(c.size.n);
+        for i in 0..c.size.n {
+            let r = ChurnLeaf::spawn_link(&me, (c.clone(), i)).await;
+            children.insert(r.id(), (i, r));
+        }
+        Ok(ChurnSup { c, children })
+    }
+
+    async fn on_link_died(
+        &mut self,
+        me: WeakActorRef<Self>,
+        id: ActorID,
+        reason: ActorStopReason,
+    ) -> Result<ControlFlow<ActorStopReason>, Fail> {
+        if matches!(reason, ActorStopReason::Panicked(_)) {
+            if let (Some(me), Some((i, _))) = (me.upgrade(), self.children.remove(&id)) {
+                let r = ChurnLeaf::spawn_link(&me, (self.c.clone(), i)).await;
+                self.children.insert(r.id(), (i, r));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    async fn on_stop(&mut self, _: WeakActorRef<Self>, _: ActorStopReason) -> Result<(), Fail> {
+        for (_, r) in self.children.values() {
+            let _ = r.stop_gracefully().await;
+        }
+        for (_, r) in self.children.values() {
+            r.wait_for_shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+/// Dynamic children: leaves linked to a supervisor with no children of its
+/// own; add = `spawn_link`, remove = `stop_gracefully` + `wait_for_shutdown`.
+pub struct KameoDyn {
+    sup: ActorRef<Sup>,
+    p: Arc<Probe>,
+    children: HashMap<String, ActorRef<Leaf>>,
+}
+
+impl Dynamic for KameoDyn {
+    async fn add(&mut self, key: String) {
+        let r = Leaf::spawn_link(&self.sup, (self.p.clone(), Mode::Idle)).await;
+        self.children.insert(key, r);
+    }
+
+    async fn remove(&mut self, key: &str) {
+        let r = self.children.remove(key).expect("a live key");
+        let _ = r.stop_gracefully().await;
+        r.wait_for_shutdown().await;
+    }
+
+    async fn stop(self) {
+        stop_actor(self.sup).await;
+    }
+}
+
 fn start(a: SupArgs) -> KameoRun {
-    KameoRun(Sup::spawn_with_mailbox(a, mailbox::unbounded()))
+    KameoRun::Sup(start_sup(a))
+}
+
+fn start_sup(a: SupArgs) -> ActorRef<Sup> {
+    Sup::spawn_with_mailbox(a, mailbox::unbounded())
 }
 
 impl Impl for Kameo {
     const NAME: &'static str = "kameo";
     type Run = KameoRun;
+    type Dyn = KameoDyn;
 
     async fn start_flat(n: usize, p: &Arc<Probe>) -> KameoRun {
         start(SupArgs {
@@ -185,5 +323,23 @@ impl Impl for Kameo {
             n: fanout,
             depth: depth - 1,
         }))
+    }
+
+    async fn start_churn(c: &Arc<Churn>) -> Option<KameoRun> {
+        let sup = ChurnSup::spawn_with_mailbox(c.clone(), mailbox::unbounded());
+        Some(KameoRun::Churn(sup))
+    }
+
+    async fn start_dynamic(p: &Arc<Probe>) -> Option<KameoDyn> {
+        Some(KameoDyn {
+            sup: start_sup(SupArgs {
+                p: p.clone(),
+                mode: Mode::Idle,
+                n: 0,
+                depth: 0,
+            }),
+            p: p.clone(),
+            children: HashMap::new(),
+        })
     }
 }

@@ -4,4 +4,5 @@ pub mod kameo;
 pub mod ours;
 pub mod ractor;
 pub mod raw;
+pub mod raw_loop;
 pub mod tgs;

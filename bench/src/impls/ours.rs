@@ -2,13 +2,17 @@
 //! macro for the workloads it can express (one flaky child; the tree, as
 //! nested `Tree`s of ten literal children each).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use supervisor::supervision_tree;
-use supervisor_runtime::{Backoff, Child, Context, Group, Intensity, Runnable, Tree, TreeHandle};
+use supervisor_runtime::{
+    Backoff, Child, Context, DynamicGroup, Group, Intensity, Runnable, Token, Tree, TreeHandle,
+};
 
 use crate::probe::{Fail, Probe};
+use crate::service::{churn_body, Churn, Dynamic, NoDynamic};
 use crate::{Impl, Running};
 
 /// The builder API.
@@ -81,9 +85,39 @@ fn builder_group(name: String, depth: u32, fanout: usize, p: &Arc<Probe>) -> Gro
     g
 }
 
+/// Keyed children of a [`DynamicGroup`], one child of the tree; the
+/// tokens that `remove` needs, by key.
+pub struct OursDyn {
+    handle: TreeHandle,
+    group: DynamicGroup,
+    p: Arc<Probe>,
+    tokens: HashMap<String, Token>,
+}
+
+impl Dynamic for OursDyn {
+    async fn add(&mut self, key: String) {
+        let t = self
+            .group
+            .add(&key, leaf(self.p.clone()))
+            .await
+            .expect("ours: add");
+        self.tokens.insert(key, t);
+    }
+
+    async fn remove(&mut self, key: &str) {
+        let t = self.tokens.remove(key).expect("a live key");
+        self.group.remove(&t).await.expect("ours: remove");
+    }
+
+    async fn stop(self) {
+        OursRun(self.handle).stop().await;
+    }
+}
+
 impl Impl for Ours {
     const NAME: &'static str = "ours (builder)";
     type Run = OursRun;
+    type Dyn = OursDyn;
 
     async fn start_flat(n: usize, p: &Arc<Probe>) -> OursRun {
         let mut g = app();
@@ -106,6 +140,38 @@ impl Impl for Ours {
             .build()
             .expect("a valid tree");
         Some(OursRun(tree.start()))
+    }
+
+    async fn start_churn(c: &Arc<Churn>) -> Option<OursRun> {
+        let mut g = app();
+        for i in 0..c.size.n {
+            let c = c.clone();
+            g = g.child(Child::new(format!("c{i}"), move |ctx: Context| {
+                let c = c.clone();
+                async move {
+                    ctx.healthy();
+                    churn_body(i, &c, ctx.cancelled()).await
+                }
+            }));
+        }
+        Some(OursRun(g.build().expect("a valid tree").start()))
+    }
+
+    async fn start_dynamic(p: &Arc<Probe>) -> Option<OursDyn> {
+        let group = DynamicGroup::new()
+            .backoff(Backoff::None)
+            .intensity(Intensity::Unlimited);
+        let handle = app()
+            .child(Child::new("jobs", group.clone()))
+            .build()
+            .expect("a valid tree")
+            .start();
+        Some(OursDyn {
+            handle,
+            group,
+            p: p.clone(),
+            tokens: HashMap::new(),
+        })
     }
 }
 
@@ -150,6 +216,7 @@ fn macro_level(depth: u32, p: &Arc<Probe>) -> Tree {
 impl Impl for OursMacro {
     const NAME: &'static str = "ours (macro)";
     type Run = OursRun;
+    type Dyn = NoDynamic;
 
     fn has_flat() -> bool {
         false

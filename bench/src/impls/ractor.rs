@@ -3,12 +3,16 @@
 //! children (`stop_children_and_wait`) in `post_stop`. A leaf is up once
 //! `post_start` ran; a failing leaf returns `Err` from `post_start`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use ::ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ::ractor::{
+    rpc::CallResult, Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
 use tokio::task::JoinHandle;
 
 use crate::probe::{Fail, Probe};
+use crate::service::{Churn, Dynamic};
 use crate::{Impl, Running};
 
 /// The ractor implementation.
@@ -153,9 +157,183 @@ async fn start(a: SupArgs) -> RactorRun {
     RactorRun(r, h)
 }
 
+/// A child of the churn group: a flaky one registers a hook that sends it
+/// `Die` (its handler returns an error: the actor fails, and `post_stop`
+/// does not run); a serving one registers a hook that `call`s it with `Ping`.
+struct ChurnLeaf;
+
+enum ChurnMsg {
+    Ping(RpcReplyPort<()>),
+    Die,
+}
+
+struct ChurnLeafState {
+    c: Arc<Churn>,
+    i: usize,
+    counted: bool,
+}
+
+impl Actor for ChurnLeaf {
+    type Msg = ChurnMsg;
+    type State = ChurnLeafState;
+    type Arguments = (Arc<Churn>, usize);
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<ChurnMsg>,
+        (c, i): (Arc<Churn>, usize),
+    ) -> Result<ChurnLeafState, ActorProcessingErr> {
+        Ok(ChurnLeafState {
+            c,
+            i,
+            counted: false,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        me: ActorRef<ChurnMsg>,
+        s: &mut ChurnLeafState,
+    ) -> Result<(), ActorProcessingErr> {
+        if s.c.is_flaky(s.i) {
+            s.c.set_fail(s.i, Box::new(move || me.cast(ChurnMsg::Die).is_ok()));
+        } else {
+            s.c.set_ping(
+                s.i - s.c.size.flaky,
+                Arc::new(move || {
+                    let me = me.clone();
+                    Box::pin(async move {
+                        matches!(
+                            me.call(ChurnMsg::Ping, None).await,
+                            Ok(CallResult::Success(()))
+                        )
+                    })
+                }),
+            );
+        }
+        s.c.started();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<ChurnMsg>,
+        msg: ChurnMsg,
+        s: &mut ChurnLeafState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ChurnMsg::Ping(reply) => {
+                let _ = reply.send(());
+                Ok(())
+            }
+            ChurnMsg::Die => {
+                s.counted = true;
+                s.c.stopped();
+                Err(Box::new(Fail))
+            }
+        }
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<ChurnMsg>,
+        s: &mut ChurnLeafState,
+    ) -> Result<(), ActorProcessingErr> {
+        if !s.counted {
+            s.c.stopped();
+        }
+        Ok(())
+    }
+}
+
+/// The churn group's supervisor: which child an actor is, by id.
+struct ChurnSup;
+
+struct ChurnSupState {
+    c: Arc<Churn>,
+    ids: HashMap<ActorId, usize>,
+}
+
+impl Actor for ChurnSup {
+    type Msg = ();
+    type State = ChurnSupState;
+    type Arguments = Arc<Churn>;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<()>,
+        c: Arc<Churn>,
+    ) -> Result<ChurnSupState, ActorProcessingErr> {
+        let mut ids = HashMap::with_capacity(c.size.n);
+        for i in 0..c.size.n {
+            let (r, _) =
+                Actor::spawn_linked(None, ChurnLeaf, (c.clone(), i), me.get_cell()).await?;
+            ids.insert(r.get_id(), i);
+        }
+        Ok(ChurnSupState { c, ids })
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<()>,
+        evt: SupervisionEvent,
+        s: &mut ChurnSupState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, _) = evt {
+            if let Some(i) = s.ids.remove(&cell.get_id()) {
+                let (r, _) =
+                    Actor::spawn_linked(None, ChurnLeaf, (s.c.clone(), i), me.get_cell()).await?;
+                s.ids.insert(r.get_id(), i);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        me: ActorRef<()>,
+        _: &mut ChurnSupState,
+    ) -> Result<(), ActorProcessingErr> {
+        me.stop_children_and_wait(None, None).await;
+        Ok(())
+    }
+}
+
+/// Dynamic children: leaves linked to a supervisor with no children of its
+/// own; add = `spawn_linked`, remove = `stop_and_wait`.
+pub struct RactorDyn {
+    sup: RactorRun,
+    p: Arc<Probe>,
+    children: HashMap<String, ActorRef<()>>,
+}
+
+impl Dynamic for RactorDyn {
+    async fn add(&mut self, key: String) {
+        let (r, _) = Actor::spawn_linked(
+            None,
+            Leaf,
+            (self.p.clone(), Mode::Idle),
+            self.sup.0.get_cell(),
+        )
+        .await
+        .expect("ractor: spawn");
+        self.children.insert(key, r);
+    }
+
+    async fn remove(&mut self, key: &str) {
+        let r = self.children.remove(key).expect("a live key");
+        r.stop_and_wait(None, None).await.expect("ractor: stop");
+    }
+
+    async fn stop(self) {
+        self.sup.stop().await;
+    }
+}
+
 impl Impl for Ractor {
     const NAME: &'static str = "ractor";
     type Run = RactorRun;
+    type Dyn = RactorDyn;
 
     async fn start_flat(n: usize, p: &Arc<Probe>) -> RactorRun {
         start(SupArgs {
@@ -189,5 +367,27 @@ impl Impl for Ractor {
             })
             .await,
         )
+    }
+
+    async fn start_churn(c: &Arc<Churn>) -> Option<RactorRun> {
+        let (r, h) = Actor::spawn(None, ChurnSup, c.clone())
+            .await
+            .expect("ractor: spawn");
+        Some(RactorRun(r, h))
+    }
+
+    async fn start_dynamic(p: &Arc<Probe>) -> Option<RactorDyn> {
+        let sup = start(SupArgs {
+            p: p.clone(),
+            mode: Mode::Idle,
+            n: 0,
+            depth: 0,
+        })
+        .await;
+        Some(RactorDyn {
+            sup,
+            p: p.clone(),
+            children: HashMap::new(),
+        })
     }
 }

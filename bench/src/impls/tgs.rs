@@ -5,10 +5,12 @@
 //! starts the child with `ErrorAction::CatchAndLocalShutdown`, joins it, and
 //! starts it again after an error. Shutdown cancels the toplevel's token.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_graceful_shutdown::{
     ErrorAction, IntoSubsystem, SubsystemBuilder, SubsystemHandle, Toplevel,
@@ -16,6 +18,7 @@ use tokio_graceful_shutdown::{
 use tokio_util::sync::CancellationToken;
 
 use crate::probe::{Fail, Probe};
+use crate::service::{churn_body, Churn, Dynamic};
 use crate::{Impl, Running};
 
 /// The tokio-graceful-shutdown implementation.
@@ -100,9 +103,44 @@ impl IntoSubsystem<Infallible> for Group {
     }
 }
 
+/// What the subsystem that owns the dynamic children is asked to do.
+enum Cmd {
+    Add(String, oneshot::Sender<()>),
+    Remove(String, oneshot::Sender<()>),
+}
+
+/// Dynamic children: subsystems can only be started from a subsystem, so a
+/// root subsystem owns them, by key, and takes adds and removes over a
+/// channel; remove = `initiate_shutdown` + `join` of that subsystem.
+pub struct TgsDyn {
+    run: TgsRun,
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl Dynamic for TgsDyn {
+    async fn add(&mut self, key: String) {
+        let (ack, done) = oneshot::channel();
+        self.tx.send(Cmd::Add(key, ack)).expect("tgs: owner alive");
+        done.await.expect("tgs: add");
+    }
+
+    async fn remove(&mut self, key: &str) {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Cmd::Remove(key.to_owned(), ack))
+            .expect("tgs: owner alive");
+        done.await.expect("tgs: remove");
+    }
+
+    async fn stop(self) {
+        self.run.stop().await;
+    }
+}
+
 impl Impl for Tgs {
     const NAME: &'static str = "tokio-graceful-shutdown";
     type Run = TgsRun;
+    type Dyn = TgsDyn;
 
     async fn start_flat(n: usize, p: &Arc<Probe>) -> TgsRun {
         let p = p.clone();
@@ -140,5 +178,70 @@ impl Impl for Tgs {
         Some(run_toplevel(async move |s: &mut SubsystemHandle| {
             s.start(SubsystemBuilder::new("app", g.into_subsystem()));
         }))
+    }
+
+    async fn start_churn(c: &Arc<Churn>) -> Option<TgsRun> {
+        let c = c.clone();
+        Some(run_toplevel(async move |s: &mut SubsystemHandle| {
+            for i in 0..c.size.n {
+                let c = c.clone();
+                // One keep-alive subsystem per child (example 12).
+                s.start(SubsystemBuilder::new(
+                    format!("k{i}"),
+                    async move |s: &mut SubsystemHandle| loop {
+                        let c = c.clone();
+                        let child = s.start(
+                            SubsystemBuilder::new("c", async move |s: &mut SubsystemHandle| {
+                                churn_body(i, &c, s.on_shutdown_requested()).await
+                            })
+                            .on_failure(ErrorAction::CatchAndLocalShutdown)
+                            .on_panic(ErrorAction::CatchAndLocalShutdown),
+                        );
+                        if child.join().await.is_ok() || s.is_shutdown_requested() {
+                            return Ok::<(), Infallible>(());
+                        }
+                    },
+                ));
+            }
+        }))
+    }
+
+    async fn start_dynamic(p: &Arc<Probe>) -> Option<TgsDyn> {
+        let p = p.clone();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
+        let run = run_toplevel(async move |s: &mut SubsystemHandle| {
+            s.start(SubsystemBuilder::new(
+                "dyn",
+                async move |s: &mut SubsystemHandle| {
+                    let mut children = HashMap::new();
+                    loop {
+                        let cmd = tokio::select! {
+                            _ = s.on_shutdown_requested() => break,
+                            cmd = rx.recv() => cmd,
+                        };
+                        match cmd {
+                            Some(Cmd::Add(key, ack)) => {
+                                let p = p.clone();
+                                let h = s.start(SubsystemBuilder::new(
+                                    key.clone(),
+                                    async move |s: &mut SubsystemHandle| leaf(s, p).await,
+                                ));
+                                children.insert(key, h);
+                                let _ = ack.send(());
+                            }
+                            Some(Cmd::Remove(key, ack)) => {
+                                let h = children.remove(&key).expect("a live key");
+                                h.initiate_shutdown();
+                                let _ = h.join().await;
+                                let _ = ack.send(());
+                            }
+                            None => break,
+                        }
+                    }
+                    Ok::<(), Infallible>(())
+                },
+            ));
+        });
+        Some(TgsDyn { run, tx })
     }
 }

@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
-use super::group::{group_runnable, new_group, run_group, GroupShared, Msg, StopSignal};
+use super::group::{group_runnable, new_group, run_group, GroupShared, Msg};
 use super::runnable::BoxRunnable;
 use super::state::GroupState;
 use super::timers::TimerKind;
@@ -84,6 +82,7 @@ impl GroupState {
     /// new slot takes (more than one for an anonymous group). The group's
     /// task starts it at its next turn.
     pub(crate) fn add(&mut self, spec: ChildSpec, names: Vec<Arc<str>>) -> Result<(), Error> {
+        self.turn();
         if self.stopping {
             return Err(Error::new(
                 ErrorKind::ShuttingDown,
@@ -123,7 +122,8 @@ impl GroupState {
             None => match self.added().free.pop() {
                 Some(j) => {
                     self.added().extra[j as usize - n] = spec;
-                    self.mutate(j, |s| s.recycle());
+                    let now = self.now;
+                    self.mutate(j, |s| s.recycle(now));
                     j
                 }
                 None => {
@@ -146,6 +146,7 @@ impl GroupState {
 
     /// Stops a child added at runtime and does not restart it.
     pub(crate) fn remove(&mut self, i: u32) {
+        self.turn();
         if self.slots.get(i as usize).is_none() {
             return;
         }
@@ -234,12 +235,13 @@ impl GroupState {
     /// Child `i` (added at runtime) restarts now running `r`, without
     /// counting as a failure or waiting for a backoff (its value changed).
     pub(crate) fn replace(&mut self, i: u32, r: BoxRunnable) {
+        self.turn();
         self.set_runnable(i, r);
         let s = &self.slots[i as usize];
         if s.is_removed() || self.stopping {
             return;
         }
-        let now = Instant::now();
+        let now = self.now;
         self.mutate(i, |s| {
             s.gate_answered();
             s.want_restart(now);
@@ -260,8 +262,8 @@ impl GroupState {
 
     /// Reports healthy after `d` at the latest, even if some children are not.
     pub(crate) fn healthy_within(&mut self, d: Duration) {
-        self.timers
-            .push(Instant::now() + d, 0, 0, TimerKind::HealthWait);
+        self.turn();
+        self.timers.push(self.now + d, 0, 0, TimerKind::HealthWait);
     }
 
     /// The slot of the live (or last) child under `name`.
@@ -273,7 +275,6 @@ impl GroupState {
 /// The children an incarnation spawned with `ctx.spawn` / `ctx.spawn_group`:
 /// a parallel, one_for_one group of its own, named like its owner.
 pub(crate) struct SpawnedSet {
-    pub(crate) token: CancellationToken,
     pub(crate) join: Option<JoinHandle<()>>,
     shared: Arc<GroupShared>,
 }
@@ -293,18 +294,15 @@ impl SpawnedSet {
                 "a group node cannot spawn children of its own",
             ));
         }
-        let token = CancellationToken::new();
-        let stop = StopSignal::Token(token.clone());
         let owner2 = owner.clone();
         let task_shared = shared.clone();
         let join = tokio::spawn(async move {
-            if let Err(e) = run_group(task_shared, rx, None, stop).await {
+            if let Err(e) = run_group(task_shared, rx, None).await {
                 // Past its intensity the set fails its owner.
                 owner2.fail(Arc::new(e));
             }
         });
         Ok(SpawnedSet {
-            token,
             join: Some(join),
             shared,
         })
@@ -332,6 +330,12 @@ impl SpawnedSet {
             ),
             _ => Error::shutting_down(name),
         })
+    }
+
+    /// The owner is stopping, or ended other than `done`: the set stops its
+    /// children and ends.
+    pub(crate) fn stop(&self) {
+        let _ = self.shared.link.tx.send(Msg::Stop);
     }
 
     /// The owner ended `done`: the set completes once its children have.
@@ -499,12 +503,6 @@ impl Removal {
 impl OpenGroupTask {
     /// Runs the group until it ends; `ctx` is the incarnation that runs it.
     pub(crate) async fn run(self, ctx: Context) -> Result<(), Error> {
-        run_group(
-            self.shared,
-            self.rx,
-            Some(ctx.clone()),
-            StopSignal::Ctx(ctx),
-        )
-        .await
+        run_group(self.shared, self.rx, Some(ctx)).await
     }
 }

@@ -464,16 +464,13 @@ impl Context {
         }
         self.inner.notify.notify_waiters();
         if let Some(extra) = self.inner.lazy.get().map(|l| &l.extra) {
-            let (callbacks, set_token) = {
+            let callbacks = {
                 let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
-                (
-                    std::mem::take(&mut e.on_cancel),
-                    e.set.as_ref().map(|s| s.token.clone()),
-                )
+                if let Some(set) = &e.set {
+                    set.stop();
+                }
+                std::mem::take(&mut e.on_cancel)
             };
-            if let Some(t) = set_token {
-                t.cancel();
-            }
             for f in callbacks {
                 // A panicking callback must not take the supervisor down with it.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
@@ -491,7 +488,7 @@ impl Context {
         if keep_children {
             set.seal();
         } else {
-            set.token.cancel();
+            set.stop();
         }
         set.join.take()
     }

@@ -50,7 +50,6 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::added::GateAnswer;
 use super::context::Context;
@@ -87,6 +86,9 @@ pub(crate) enum Msg {
         gen: u32,
         answer: GateAnswer,
     },
+    /// Stop every child and end: the node that runs the group was asked to
+    /// stop, or the tree is shutting down, or a spawned set's owner ended.
+    Stop,
     /// Children were added from outside the group's task; look at the work list.
     Poke,
     /// The owner of a spawned set has ended `done`: the set may complete.
@@ -152,23 +154,6 @@ pub(crate) fn new_group(
     (shared, rx)
 }
 
-/// What ends a group incarnation from outside.
-pub(crate) enum StopSignal {
-    /// The group is a node: its context is cancelled.
-    Ctx(Context),
-    /// The top of a tree or a spawned set: a token.
-    Token(CancellationToken),
-}
-
-impl StopSignal {
-    async fn wait(&self) {
-        match self {
-            StopSignal::Ctx(c) => c.cancelled().await,
-            StopSignal::Token(t) => t.cancelled().await,
-        }
-    }
-}
-
 /// Aborts the children of a group whose task is dropped before it finished.
 struct AbortOnDrop(Option<Arc<GroupShared>>);
 
@@ -183,16 +168,24 @@ impl Drop for AbortOnDrop {
 
 /// The group's task: runs until every child has ended after a stop, a
 /// give-up, or (for closed groups) the end of all its children. `own` is
-/// the context of the node that runs the group, if it is one.
+/// the context of the node that runs the group, if it is one: its
+/// cancellation stops the group. Otherwise the group is stopped by a
+/// [`Msg::Stop`] from whoever owns it.
+///
+/// Everything reaches the task through its channel (and its one timer), so
+/// that a turn polls one future, not one per source of work.
 pub(crate) async fn run_group(
     shared: Arc<GroupShared>,
     mut rx: UnboundedReceiver<Msg>,
     own: Option<Context>,
-    stop: StopSignal,
 ) -> Result<(), Error> {
     let mut guard = AbortOnDrop(Some(shared.clone()));
-    let stop_fut = stop.wait();
-    tokio::pin!(stop_fut);
+    if let Some(own) = &own {
+        let tx = shared.link.tx.clone();
+        own.on_cancel(move || {
+            let _ = tx.send(Msg::Stop);
+        });
+    }
     let sleep = tokio::time::sleep_until(Instant::now());
     tokio::pin!(sleep);
     let mut sleep_at: Option<Instant> = None;
@@ -243,11 +236,9 @@ pub(crate) async fn run_group(
         }
         tokio::select! {
             biased;
-            _ = &mut stop_fut, if !stopping => {
-                shared.lock().stop_all();
-            }
             n = rx.recv_many(&mut batch, 256) => {
                 let mut st = shared.lock();
+                st.turn();
                 if n == 0 {
                     // Cannot happen while the state holds a sender; end cleanly anyway.
                     st.stop_all();
@@ -258,7 +249,9 @@ pub(crate) async fn run_group(
             }
             _ = &mut sleep, if sleep_at.is_some() => {
                 sleep_at = None;
-                shared.lock().fire_timers();
+                let mut st = shared.lock();
+                st.turn();
+                st.fire_timers();
             }
         }
     }
@@ -286,9 +279,7 @@ impl Runnable for GroupRunnable {
             false,
         );
         let _ = ctx.inner.set_sub(shared.clone());
-        incarnation::spawn(ctx, move |ctx| {
-            run_group(shared, rx, Some(ctx.clone()), StopSignal::Ctx(ctx))
-        })
+        incarnation::spawn(ctx, move |ctx| run_group(shared, rx, Some(ctx)))
     }
 
     fn __is_group(&self) -> bool {

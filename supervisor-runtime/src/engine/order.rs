@@ -7,8 +7,6 @@
 //! stopped too, looking through siblings that have already ended (so that
 //! `a, b, c` still stops `c` before `a` when `b` is over).
 
-use tokio::time::Instant;
-
 use super::context::Context;
 use super::state::GroupState;
 use super::timers::{TimerKind, ABORT_GRACE};
@@ -41,7 +39,7 @@ impl GroupState {
         if !s.wants_start() || s.running() || s.is_removed() || s.is_gated() || self.stopping {
             return;
         }
-        if self.batch.contains(&i) || s.delayed(Instant::now()) {
+        if self.batch.contains(&i) || s.delayed(self.now) {
             return;
         }
         if !self
@@ -78,7 +76,7 @@ impl GroupState {
         if again {
             super::metrics::restarted(&self.link.name, &spec.name);
         }
-        let now = Instant::now();
+        let now = self.now;
         self.mutate(i, |s| {
             s.transition_to_running(gen, ctx, abort, auto.then_some(now))
         });
@@ -194,7 +192,7 @@ impl GroupState {
             Some(d) if d.is_zero() => self.abort(i),
             Some(d) => self
                 .timers
-                .push(Instant::now() + d, i, gen, TimerKind::ShutdownTimeout),
+                .push(self.now + d, i, gen, TimerKind::ShutdownTimeout),
             None => {}
         }
     }
@@ -207,7 +205,7 @@ impl GroupState {
         }
         tracing::warn!(node = %self.log_name(i), "did not stop in time; aborted");
         self.timers
-            .push(Instant::now() + ABORT_GRACE, i, gen, TimerKind::AbortGrace);
+            .push(self.now + ABORT_GRACE, i, gen, TimerKind::AbortGrace);
     }
 
     /// Gives up waiting for a child that could not be stopped (shutdown only).

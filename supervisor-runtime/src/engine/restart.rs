@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
 use super::budget::Verdict;
 use super::ending::{classify, Ending, TaskEnd};
 use super::state::GroupState;
@@ -143,7 +141,7 @@ impl GroupState {
             self.set_state(i, state, err, None);
             return;
         }
-        let now = Instant::now();
+        let now = self.now;
         let not_before = match self.budget.record_restart(now) {
             Verdict::GiveUp { max, within } => {
                 self.give_up(i, err, max, within);

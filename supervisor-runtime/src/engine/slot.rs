@@ -82,7 +82,7 @@ pub(crate) struct Ended {
 
 impl Slot {
     /// A slot that has not started yet (shown as `Stopped`, waiting).
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         Slot {
             state: NodeState::Stopped,
             flags: WANT_START,
@@ -93,7 +93,7 @@ impl Slot {
             ctx: None,
             abort: None,
             at: None,
-            since: Instant::now(),
+            since: now,
             last_error: None,
         }
     }
@@ -366,9 +366,9 @@ impl Slot {
 
     /// A freed slot taken by a new node: counts from incarnation 1, while
     /// the slot's counter goes on (stale messages stay recognisable).
-    pub(crate) fn recycle(&mut self) {
+    pub(crate) fn recycle(&mut self, now: Instant) {
         let gen = self.gen;
-        *self = Slot::new();
+        *self = Slot::new(now);
         self.gen = gen;
         self.base = gen;
     }

@@ -62,14 +62,19 @@ pub(crate) struct GroupState {
     pub(crate) hold_healthy: bool,
     /// Children added at runtime, for groups that take them.
     pub(crate) added: Option<Box<Added>>,
+    /// The time of this turn of the group's task: read once per turn (a
+    /// clock read costs more than most of what a turn does per child), and
+    /// used for every timestamp and deadline the turn sets.
+    pub(crate) now: Instant,
 }
 
 impl GroupState {
     /// `open`: takes children at runtime (a dynamic group, a spawned set).
     pub(crate) fn new(link: Arc<Link>, spec: Arc<Spec>, open: bool) -> Self {
         let n = spec.children.len();
+        let now = Instant::now();
         let mut slots = Vec::with_capacity(n);
-        slots.resize_with(n, Slot::new);
+        slots.resize_with(n, || Slot::new(now));
         GroupState {
             link,
             work: spec.order.iter().copied().collect(),
@@ -88,6 +93,7 @@ impl GroupState {
             force_healthy: false,
             hold_healthy: false,
             added: open.then(Added::open),
+            now,
         }
     }
 
@@ -126,7 +132,7 @@ impl GroupState {
 
     /// A slot added at runtime, counted.
     pub(crate) fn push_slot(&mut self) -> u32 {
-        let s = Slot::new();
+        let s = Slot::new(self.now);
         self.want_start += s.wants_start() as usize;
         self.unsettled += !s.settled() as usize;
         self.slots.push(s);
@@ -154,7 +160,7 @@ impl GroupState {
         error: Option<SharedError>,
         delay: Option<Duration>,
     ) {
-        let now = Instant::now();
+        let now = self.now;
         let (from, since) = {
             let s = &self.slots[i as usize];
             (s.state(), s.since())
@@ -179,6 +185,12 @@ impl GroupState {
                 incarnation: self.slots[i as usize].incarnation(),
             });
         }
+    }
+
+    /// A new turn of the group's task (or a change made from outside it):
+    /// reads the clock once.
+    pub(crate) fn turn(&mut self) {
+        self.now = Instant::now();
     }
 
     /// Applies all pending work: starts and stops that have become possible,
@@ -220,7 +232,8 @@ impl GroupState {
                 if self.is_current(idx, gen)
                     && self.slots[idx as usize].state() == NodeState::Starting
                 {
-                    self.mutate(idx, |s| s.transition_to_healthy(Instant::now()));
+                    let now = self.now;
+                    self.mutate(idx, |s| s.transition_to_healthy(now));
                     self.set_state(idx, NodeState::Healthy, None, None);
                     tracing::info!(node = %self.log_name(idx), "healthy");
                     self.watch(idx);
@@ -250,6 +263,7 @@ impl GroupState {
             }
             Msg::Exit { idx, gen, end } => self.on_exit(idx, gen, end),
             Msg::Gate { idx, gen, answer } => self.on_gate(idx, gen, answer),
+            Msg::Stop => self.stop_all(),
             Msg::Poke => {}
             Msg::Seal => {
                 if let Some(a) = &mut self.added {
@@ -293,6 +307,7 @@ impl GroupState {
     /// Aborts every running child without waiting: the group's own task is
     /// being dropped (its runtime is shutting down, or its parent aborted it).
     pub(crate) fn abort_all(&mut self) {
+        self.turn();
         for i in 0..self.slots.len() as u32 {
             if self.slots[i as usize].running() {
                 if let Some(h) = self.mutate(i, |s| s.transition_to_dropped()) {

@@ -100,7 +100,7 @@ impl GroupState {
         if let Some(ctx) = s.ctx() {
             ctx.heartbeat().beat();
             self.timers
-                .push(Instant::now() + d, i, s.gen(), TimerKind::Watchdog);
+                .push(self.now + d, i, s.gen(), TimerKind::Watchdog);
         }
     }
 
@@ -128,7 +128,7 @@ impl GroupState {
 
     /// Applies every timer that is due.
     pub(crate) fn fire_timers(&mut self) {
-        let now = Instant::now();
+        let now = self.now;
         while let Some((i, gen, kind)) = self.timers.pop_due(now) {
             if kind == TimerKind::HealthWait {
                 self.force_healthy = true;

@@ -9,7 +9,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
-use super::group::{group_runnable, new_group, run_group, GroupShared, StopSignal};
+use super::group::{group_runnable, new_group, run_group, GroupShared, Msg};
 use super::incarnation;
 use super::runnable::Runnable;
 use super::signals::Signals;
@@ -225,21 +225,18 @@ impl Tree {
                 let task_top = top.clone();
                 let task_shared = shared.clone();
                 let task_completion = completion.clone();
+                let stop_tx = top.link.tx.clone();
                 tokio::spawn(async move {
                     let run = async {
-                        let _ = run_group(
-                            task_top.clone(),
-                            rx,
-                            None,
-                            StopSignal::Token(task_shared.token.clone()),
-                        )
-                        .await;
+                        let _ = run_group(task_top.clone(), rx, None).await;
                         task_shared.begin_shutdown();
                     };
-                    // `token()` may be cancelled from outside: block new starts then too.
+                    // The shutdown (or `token()` cancelled from outside):
+                    // block new starts, and stop the root.
                     let watch = async {
                         task_shared.token.cancelled().await;
                         task_shared.stopping.store(true, Ordering::Release);
+                        let _ = stop_tx.send(Msg::Stop);
                     };
                     tokio::join!(run, watch);
                     let result = final_result(&task_shared, &task_top);
