@@ -76,6 +76,20 @@ pub mod tables {
     pub use supervisor_tables::*;
 }
 
+/// A live view of a running tree in the browser (feature `web`):
+/// [`web::router`] gives an axum `Router` with a page, `/tree.json` and
+/// server-sent `/events`, to mount in your own server.
+///
+/// ```no_run
+/// # async fn serve(handle: supervisor::TreeHandle) -> std::io::Result<()> {
+/// let app = supervisor::web::router(handle);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app).await
+/// # }
+/// ```
+#[cfg(feature = "web")]
+pub use supervisor_web as web;
+
 /// Everything a tree declaration needs, in one `use`: the runtime's prelude
 /// and the two macros.
 pub mod prelude {
