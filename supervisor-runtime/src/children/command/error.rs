@@ -51,6 +51,15 @@ pub enum CommandError {
         /// The OS error.
         source: io::Error,
     },
+    /// The guardian that ends the process if the supervisor dies could not
+    /// be started (Unix; out of processes or file descriptors, rare). The
+    /// program was not started.
+    Guardian {
+        /// The program, as given to [`Command::new`](crate::Command::new).
+        program: String,
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 impl CommandError {
@@ -79,7 +88,8 @@ impl CommandError {
             CommandError::Spawn { program, .. }
             | CommandError::Exited { program, .. }
             | CommandError::Signaled { program, .. }
-            | CommandError::Wait { program, .. } => program,
+            | CommandError::Wait { program, .. }
+            | CommandError::Guardian { program, .. } => program,
         }
     }
 }
@@ -110,6 +120,11 @@ impl fmt::Display for CommandError {
             CommandError::Wait { program, source } => {
                 write!(f, "failed to wait for `{program}`: {source}")
             }
+            CommandError::Guardian { program, source } => write!(
+                f,
+                "failed to start the guardian of `{program}` (the /bin/sh process that ends it \
+                 if the supervisor dies), so `{program}` was not started: {source}"
+            ),
         }
     }
 }
@@ -117,7 +132,9 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CommandError::Spawn { source, .. } | CommandError::Wait { source, .. } => Some(source),
+            CommandError::Spawn { source, .. }
+            | CommandError::Wait { source, .. }
+            | CommandError::Guardian { source, .. } => Some(source),
             _ => None,
         }
     }
