@@ -60,6 +60,22 @@ pub enum CommandError {
         /// The OS error.
         source: io::Error,
     },
+    /// The notify socket of a [`ready_when_notified`](crate::Command::ready_when_notified)
+    /// command could not be made (a temporary directory that is not
+    /// writable, or whose path is too long for a socket address: set
+    /// `TMPDIR` to a short, writable directory). The program was not started.
+    Notify {
+        /// The program, as given to [`Command::new`](crate::Command::new).
+        program: String,
+        /// The OS error, naming the path concerned.
+        source: io::Error,
+    },
+    /// The process reported itself as hung: it sent `WATCHDOG=trigger` by
+    /// the notify protocol.
+    WatchdogTrigger {
+        /// The program, as given to [`Command::new`](crate::Command::new).
+        program: String,
+    },
 }
 
 impl CommandError {
@@ -89,7 +105,9 @@ impl CommandError {
             | CommandError::Exited { program, .. }
             | CommandError::Signaled { program, .. }
             | CommandError::Wait { program, .. }
-            | CommandError::Guardian { program, .. } => program,
+            | CommandError::Guardian { program, .. }
+            | CommandError::Notify { program, .. }
+            | CommandError::WatchdogTrigger { program } => program,
         }
     }
 }
@@ -125,6 +143,17 @@ impl fmt::Display for CommandError {
                 "failed to start the guardian of `{program}` (the /bin/sh process that ends it \
                  if the supervisor dies), so `{program}` was not started: {source}"
             ),
+            CommandError::Notify { program, source } => write!(
+                f,
+                "failed to make the notify socket of `{program}`, so it was not started \
+                 (set TMPDIR to a short, writable directory): {source}"
+            ),
+            CommandError::WatchdogTrigger { program } => {
+                write!(
+                    f,
+                    "`{program}` reported a watchdog failure (WATCHDOG=trigger)"
+                )
+            }
         }
     }
 }
@@ -134,7 +163,8 @@ impl std::error::Error for CommandError {
         match self {
             CommandError::Spawn { source, .. }
             | CommandError::Wait { source, .. }
-            | CommandError::Guardian { source, .. } => Some(source),
+            | CommandError::Guardian { source, .. }
+            | CommandError::Notify { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Run through the [`Runnable`] implementation of [`Command`]: start a
 //! guardian, spawn the program in its process group, forward output to
-//! tracing, probe readiness, stop with
+//! tracing, probe readiness (or listen for notify messages), stop with
 //! `SIGTERM`, kill the group with `SIGKILL` when aborted.
 //!
 //! | file | what |
@@ -11,6 +11,7 @@
 //! | `supervise.rs` | one incarnation: guard, spawn, watch, stop |
 //! | `guardian.rs` | what ends the processes when the supervisor dies (design note there) |
 //! | `process.rs` | the process group, signalled and killed as a whole |
+//! | `notify.rs` | the systemd notify protocol, spoken by the process to its node |
 //! | `output.rs` | output lines as tracing events, the readiness line |
 //! | `ready.rs` | TCP readiness probes |
 //! | `error.rs` | [`CommandError`] |
@@ -18,6 +19,7 @@
 mod error;
 #[cfg(unix)]
 mod guardian;
+mod notify;
 mod output;
 mod process;
 mod ready;
@@ -26,6 +28,7 @@ mod supervise;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
@@ -87,8 +90,15 @@ use crate::error::BoxError;
 ///   been spawned. [`Command::ready_when_line`] waits for an output line
 ///   containing a substring instead, [`Command::ready_when_port`] and
 ///   [`Command::ready_when_tcp`] for a TCP connection to succeed (tried every
-///   50 ms). Combine with the node's `start_timeout` to fail a process that
-///   never becomes ready.
+///   50 ms), [`Command::ready_when_notified`] for the program to send
+///   `READY=1` by the systemd notify protocol. Combine with the node's
+///   `start_timeout` to fail a process that never becomes ready.
+/// - **Environment.** The process inherits the supervisor's environment,
+///   except the supervisor's own systemd variables (`NOTIFY_SOCKET`,
+///   `WATCHDOG_USEC`, `WATCHDOG_PID`): they speak for the supervising
+///   process, and a program that used them would tell systemd about the
+///   whole service. Set them with [`env`](Command::env) to pass them on
+///   anyway.
 /// - **Stopping.** When the node is asked to stop, the process group gets
 ///   `SIGTERM` and the process is given until the node's `shutdown` timeout
 ///   to exit. If it has not exited by then, the supervisor aborts the
@@ -108,6 +118,83 @@ use crate::error::BoxError;
 ///
 /// On Windows there are no process groups and no `SIGTERM`: a stop request
 /// terminates the process at once (`TerminateProcess`), as does an abort.
+///
+/// # The notify protocol
+///
+/// A program written for systemd (`Type=notify`, `sd_notify(3)`) can tell
+/// its node when it is ready and that it is alive, with
+/// [`ready_when_notified`](Command::ready_when_notified) (and
+/// [`notify_watchdog`](Command::notify_watchdog)). Each incarnation then
+/// gets its own Unix datagram socket, bound in a private directory (mode
+/// 0700) of the temporary directory and removed when the incarnation ends;
+/// the process finds it in `NOTIFY_SOCKET`. What the node does with each
+/// assignment:
+///
+/// | sent | effect |
+/// |---|---|
+/// | `READY=1` | the node is healthy (with `ready_when_notified`; later ones, e.g. after a reload, are ignored) |
+/// | `WATCHDOG=1` | a heartbeat: [`Context::alive`], which feeds the node's `watchdog(timeout)` |
+/// | `WATCHDOG=trigger` | the incarnation fails at once ([`CommandError::WatchdogTrigger`]) |
+/// | `STATUS=…` | an `INFO` event with the text as message, fields `node` and `notify = "STATUS"` |
+/// | `STOPPING=1`, `RELOADING=1`, `ERRNO=…` | an `INFO` event (`notify = "STOPPING"`, ...) |
+/// | anything else | a `DEBUG` event: `MAINPID=`, `FDSTORE=`, `EXTEND_TIMEOUT_USEC=`, `BARRIER=1` and the rest are not supported |
+///
+/// Not supported: credentials (any process that can reach the socket may
+/// send; only the supervisor's user can, through the directory's mode),
+/// passing file descriptors, and a process running as another user (it
+/// cannot reach the socket). Messages longer than 4 KiB are cut.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use supervisor_runtime::{Child, Command, Group};
+///
+/// # async fn demo() -> Result<(), supervisor_runtime::Error> {
+/// let heartbeat = Duration::from_secs(10);
+/// let db = Command::new("/usr/lib/postgresql/16/bin/postgres")
+///     .args(["-D", "/var/lib/postgresql/16/main"])
+///     .ready_when_notified()
+///     .notify_watchdog(heartbeat);
+/// Group::sequential("app")
+///     .child(Child::new("db", db).watchdog(heartbeat))
+///     .build()?
+///     .run()
+///     .await
+/// # }
+/// ```
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use supervisor_runtime::{Child, Command, Group, Shutdown};
+///
+/// # async fn demo() -> Result<(), supervisor_runtime::Error> {
+/// let redis = Command::new("redis-server")
+///     .arg("--port")
+///     .arg("6380")
+///     .env("REDIS_LOG_LEVEL", "notice")
+///     .ready_when_port(6380);
+/// let tree = Group::parallel("app")
+///     .child(Child::new("redis", redis).shutdown(Shutdown::Timeout(Duration::from_secs(30))))
+///     .build()?;
+/// tree.run().await
+/// # }
+/// ```
+///
+/// ```no_run
+/// use supervisor_runtime::{Child, Command, Group};
+///
+/// # async fn demo() -> Result<(), supervisor_runtime::Error> {
+/// let worker = Command::new("/usr/local/bin/worker")
+///     .args(["--queue", "emails"])
+///     .env("RUST_LOG", "info")
+///     .current_dir("/srv/worker")
+///     .ready_when_line("listening");
+/// Group::sequential("app")
+///     .child(Child::new("worker", worker))
+///     .build()?
+///     .run()
+///     .await
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 #[must_use = "a command does nothing until it is run as a child of a tree"]
 pub struct Command {
@@ -116,6 +203,10 @@ pub struct Command {
     env: Vec<EnvOp>,
     current_dir: Option<PathBuf>,
     ready: Readiness,
+    /// Each incarnation gets a notify socket.
+    notify: bool,
+    /// Passed as `WATCHDOG_USEC`.
+    notify_watchdog: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -136,6 +227,8 @@ enum Readiness {
     Port(u16),
     /// When a TCP connection to this `host:port` succeeds.
     Tcp(String),
+    /// When the process sends `READY=1` to its notify socket.
+    Notified,
 }
 
 impl Command {
@@ -156,6 +249,8 @@ impl Command {
             env: Vec::new(),
             current_dir: None,
             ready: Readiness::Spawned,
+            notify: false,
+            notify_watchdog: None,
         }
     }
 
@@ -311,6 +406,53 @@ impl Command {
         self
     }
 
+    /// Reports the node healthy when the process sends `READY=1` by the
+    /// systemd notify protocol, instead of as soon as it is spawned. Each
+    /// incarnation's process finds its own socket in `NOTIFY_SOCKET`; its
+    /// `WATCHDOG=1` messages feed the node's watchdog and its `STATUS=`
+    /// lines are logged. See [the notify protocol](Command#the-notify-protocol)
+    /// for what else is and is not supported.
+    ///
+    /// ```
+    /// use supervisor_runtime::Command;
+    /// let daemon = Command::new("my-daemon").arg("--foreground").ready_when_notified();
+    /// # drop(daemon);
+    /// ```
+    pub fn ready_when_notified(mut self) -> Self {
+        self.ready = Readiness::Notified;
+        self.notify = true;
+        self
+    }
+
+    /// Tells the process, through `WATCHDOG_USEC`, that it must send
+    /// `WATCHDOG=1` at least every `timeout` (programs written for systemd
+    /// then ping at half that). Gives the process a notify socket as
+    /// [`ready_when_notified`](Command::ready_when_notified) does, without
+    /// changing how readiness is decided.
+    ///
+    /// A command cannot see its node's options: what *enforces* the
+    /// heartbeat is the node's `watchdog(timeout)`, so give both the same
+    /// duration. `WATCHDOG_PID` is not set (the process id is not known
+    /// before the start), so processes that the program starts inherit the
+    /// variables too. A zero `timeout` passes nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor_runtime::{Child, Command};
+    /// let d = Duration::from_secs(5);
+    /// let child = Child::new(
+    ///     "daemon",
+    ///     Command::new("my-daemon").ready_when_notified().notify_watchdog(d),
+    /// )
+    /// .watchdog(d);
+    /// # drop(child);
+    /// ```
+    pub fn notify_watchdog(mut self, timeout: Duration) -> Self {
+        self.notify = true;
+        self.notify_watchdog = Some(timeout);
+        self
+    }
+
     /// The program this command runs.
     pub fn get_program(&self) -> &OsStr {
         &self.program
@@ -330,10 +472,21 @@ impl Command {
         self.program.to_string_lossy().into_owned()
     }
 
-    /// The tokio command for one incarnation.
-    fn to_tokio(&self) -> tokio::process::Command {
+    /// The tokio command for one incarnation; `notify` is the incarnation's
+    /// notify socket, if it has one.
+    fn to_tokio(&self, notify: Option<&Path>) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args);
+        // The supervisor's own service variables are never passed on.
+        for var in notify::INHERITED {
+            cmd.env_remove(var);
+        }
+        if let Some(path) = notify {
+            cmd.env("NOTIFY_SOCKET", path);
+            if let Some(d) = self.notify_watchdog.filter(|d| !d.is_zero()) {
+                cmd.env("WATCHDOG_USEC", d.as_micros().to_string());
+            }
+        }
         for op in &self.env {
             match op {
                 EnvOp::Set(k, v) => cmd.env(k, v),
@@ -368,5 +521,42 @@ impl Runnable for Command {
             let me = self.clone();
             async move { me.run(ctx).await }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn envs(cmd: &tokio::process::Command) -> HashMap<String, Option<String>> {
+        cmd.as_std()
+            .get_envs()
+            .map(|(k, v)| {
+                let s = |x: &OsStr| x.to_string_lossy().into_owned();
+                (s(k), v.map(s))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_supervisors_own_systemd_variables_are_not_passed_on() {
+        let plain = Command::new("x").env("WATCHDOG_PID", "7").to_tokio(None);
+        let e = envs(&plain);
+        assert_eq!(e["NOTIFY_SOCKET"], None, "removed");
+        assert_eq!(e["WATCHDOG_USEC"], None, "removed");
+        assert_eq!(e["WATCHDOG_PID"].as_deref(), Some("7"), "set explicitly");
+
+        let notified = Command::new("x")
+            .ready_when_notified()
+            .notify_watchdog(Duration::from_millis(1500));
+        let e = envs(&notified.to_tokio(Some(Path::new("/run/x/notify"))));
+        assert_eq!(e["NOTIFY_SOCKET"].as_deref(), Some("/run/x/notify"));
+        assert_eq!(e["WATCHDOG_USEC"].as_deref(), Some("1500000"));
+        assert_eq!(e["WATCHDOG_PID"], None);
+
+        let zero = Command::new("x").notify_watchdog(Duration::ZERO);
+        let e = envs(&zero.to_tokio(Some(Path::new("/s"))));
+        assert_eq!(e["WATCHDOG_USEC"], None, "a zero timeout passes nothing");
     }
 }

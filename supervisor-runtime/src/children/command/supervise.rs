@@ -2,11 +2,13 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::error::CommandError;
+use super::notify::Notice;
 use super::output::{pump, Stream};
 use super::process::ProcessGroup;
 use super::ready::probe;
@@ -21,18 +23,60 @@ const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 pub(crate) trait Report {
     /// The process is ready (called at most once).
     fn ready(&self);
+    /// A heartbeat (`WATCHDOG=1`).
+    fn alive(&self);
+    /// The incarnation has failed, whatever the process does next: the node
+    /// is asked to stop it.
+    fn fail(&self, e: CommandError);
 }
 
 impl Report for Context {
     fn ready(&self) {
         self.healthy();
     }
+
+    fn alive(&self) {
+        Context::alive(self);
+    }
+
+    fn fail(&self, e: CommandError) {
+        Context::fail(self, Arc::new(e));
+    }
+}
+
+#[cfg(unix)]
+type NotifySocket = super::notify::NotifySocket;
+
+/// Stands for the notify socket where there is none (not Unix).
+#[cfg(not(unix))]
+struct NotifySocket;
+
+#[cfg(not(unix))]
+impl NotifySocket {
+    fn bind() -> std::io::Result<NotifySocket> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the notify protocol needs Unix datagram sockets",
+        ))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        std::path::Path::new("")
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Vec<Notice>> {
+        std::future::pending().await
+    }
+
+    fn drain(&mut self) -> Vec<Notice> {
+        Vec::new()
+    }
 }
 
 impl Command {
     /// Runs the process until it exits. `cancelled` resolving is the stop
-    /// request; `report` hears that the process is ready (at most once).
-    /// Dropping the returned future
+    /// request; `report` hears that the process is ready (at most once), its
+    /// heartbeats, and a failure it reported. Dropping the returned future
     /// kills the process group.
     pub(crate) async fn supervise(
         &self,
@@ -41,6 +85,14 @@ impl Command {
         report: &impl Report,
     ) -> Result<(), CommandError> {
         let program = || self.program_name();
+        let mut notify = if self.notify {
+            Some(NotifySocket::bind().map_err(|source| CommandError::Notify {
+                program: program(),
+                source,
+            })?)
+        } else {
+            None
+        };
         let mut group =
             ProcessGroup::guarded(node)
                 .await
@@ -48,7 +100,7 @@ impl Command {
                     program: program(),
                     source,
                 })?;
-        let mut cmd = self.to_tokio();
+        let mut cmd = self.to_tokio(notify.as_ref().map(|n| n.path()));
         group.join(&mut cmd);
         let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
             program: program(),
@@ -90,6 +142,7 @@ impl Command {
                     }
                     Readiness::Line(_) => (true, false),
                     Readiness::Port(_) | Readiness::Tcp(_) => (false, true),
+                    Readiness::Notified => (false, false),
                 };
                 let mut stopping = false;
                 loop {
@@ -109,6 +162,27 @@ impl Command {
                             waiting_probe = false;
                             ready();
                         }
+                        notices = recv(&mut notify) => match notices {
+                            Ok(notices) => {
+                                for n in notices {
+                                    match n {
+                                        Notice::Ready if matches!(self.ready, Readiness::Notified) => ready(),
+                                        Notice::Watchdog => report.alive(),
+                                        Notice::WatchdogTrigger => {
+                                            tracing::warn!(target: "supervisor::command", node, pid, "the process reports a watchdog failure (WATCHDOG=trigger)");
+                                            report.fail(CommandError::WatchdogTrigger { program: program() });
+                                        }
+                                        n => log_notice(node, n),
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                // Not expected from a bound datagram socket; stop listening
+                                // rather than spin on the error.
+                                tracing::warn!(target: "supervisor::command", node, error = %e, "reading the notify socket failed; notifications are no longer read");
+                                notify = None;
+                            }
+                        },
                         lost = group.guardian_lost() => {
                             let status = lost.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                             tracing::warn!(target: "supervisor::command", node, pid, %status, "the guardian of this process ended: the process now survives the supervisor's death");
@@ -129,6 +203,17 @@ impl Command {
         // outlives the incarnation.
         group.kill();
         group.reap().await;
+        // Messages sent just before the exit are queued already: log them.
+        if let Some(mut n) = notify.take() {
+            for notice in n.drain() {
+                if !matches!(
+                    notice,
+                    Notice::Ready | Notice::Watchdog | Notice::WatchdogTrigger
+                ) {
+                    log_notice(node, notice);
+                }
+            }
+        }
         if !pumps_done {
             let _ = tokio::time::timeout(DRAIN_LIMIT, pumps).await;
         }
@@ -142,6 +227,39 @@ impl Command {
             return Ok(());
         }
         Err(CommandError::from_status(program(), status))
+    }
+}
+
+/// The next message of the notify socket; never, without one.
+async fn recv(notify: &mut Option<NotifySocket>) -> std::io::Result<Vec<Notice>> {
+    match notify {
+        Some(n) => n.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the node only logs.
+fn log_notice(node: &str, n: Notice) {
+    match n {
+        Notice::Status(s) => {
+            tracing::info!(target: "supervisor::command", node, notify = "STATUS", "{s}")
+        }
+        Notice::Stopping => {
+            tracing::info!(target: "supervisor::command", node, notify = "STOPPING", "the process is stopping")
+        }
+        Notice::Reloading => {
+            tracing::info!(target: "supervisor::command", node, notify = "RELOADING", "the process is reloading")
+        }
+        Notice::Errno(e) => {
+            tracing::info!(target: "supervisor::command", node, notify = "ERRNO", "the process reports error number {e}")
+        }
+        Notice::Ready => {
+            tracing::debug!(target: "supervisor::command", node, notify = "READY", "READY=1 ignored: this command's readiness is not notified")
+        }
+        Notice::Ignored(line) => {
+            tracing::debug!(target: "supervisor::command", node, notify = "ignored", "unsupported notify message ignored: {line}")
+        }
+        Notice::Watchdog | Notice::WatchdogTrigger => {}
     }
 }
 
@@ -159,6 +277,8 @@ mod tests {
         fn ready(&self) {
             self.ready.store(true, Ordering::SeqCst);
         }
+        fn alive(&self) {}
+        fn fail(&self, _: CommandError) {}
     }
 
     #[cfg(unix)]
