@@ -142,7 +142,9 @@ use crate::error::BoxError;
 /// Not supported: credentials (any process that can reach the socket may
 /// send; only the supervisor's user can, through the directory's mode),
 /// passing file descriptors, and a process running as another user (it
-/// cannot reach the socket). Messages longer than 4 KiB are cut.
+/// cannot reach the socket). Messages longer than 4 KiB are cut. If the
+/// supervisor is killed, the incarnation's directory is left behind in the
+/// temporary directory (`supervisor-notify-<pid>-<random>`).
 ///
 /// ```no_run
 /// use std::time::Duration;
