@@ -5,7 +5,9 @@
 //! (`READY=1\nSTATUS=serving`), as `sd_notify(3)` sends it. Credentials and
 //! file descriptors passed along with a message are not looked at.
 
+#[cfg(unix)]
 use std::io;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
 
 /// The variables of the supervisor's own systemd service, which a command

@@ -3,12 +3,11 @@
 //! ends or is dropped.
 
 use std::io;
-use std::time::Duration;
 
 /// How long the reaping of a killed guardian may take before it is left to
 /// tokio's background reaper.
 #[cfg(unix)]
-const REAP_LIMIT: Duration = Duration::from_secs(1);
+const REAP_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The process group of one incarnation, killed with `SIGKILL` when dropped
 /// while still armed: this is what makes an aborted incarnation leave no
