@@ -59,6 +59,8 @@ mod error;
 mod flat_drop;
 mod observe;
 mod spec;
+#[cfg(all(unix, feature = "systemd"))]
+mod systemd;
 
 #[doc(hidden)]
 #[path = "private.rs"]

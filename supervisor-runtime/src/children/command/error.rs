@@ -51,6 +51,31 @@ pub enum CommandError {
         /// The OS error.
         source: io::Error,
     },
+    /// The guardian that ends the process if the supervisor dies could not
+    /// be started (Unix; out of processes or file descriptors, rare). The
+    /// program was not started.
+    Guardian {
+        /// The program, as given to [`Command::new`](crate::Command::new).
+        program: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The notify socket of a [`ready_when_notified`](crate::Command::ready_when_notified)
+    /// command could not be made (a temporary directory that is not
+    /// writable, or whose path is too long for a socket address: set
+    /// `TMPDIR` to a short, writable directory). The program was not started.
+    Notify {
+        /// The program, as given to [`Command::new`](crate::Command::new).
+        program: String,
+        /// The OS error, naming the path concerned.
+        source: io::Error,
+    },
+    /// The process reported itself as hung: it sent `WATCHDOG=trigger` by
+    /// the notify protocol.
+    WatchdogTrigger {
+        /// The program, as given to [`Command::new`](crate::Command::new).
+        program: String,
+    },
 }
 
 impl CommandError {
@@ -79,7 +104,10 @@ impl CommandError {
             CommandError::Spawn { program, .. }
             | CommandError::Exited { program, .. }
             | CommandError::Signaled { program, .. }
-            | CommandError::Wait { program, .. } => program,
+            | CommandError::Wait { program, .. }
+            | CommandError::Guardian { program, .. }
+            | CommandError::Notify { program, .. }
+            | CommandError::WatchdogTrigger { program } => program,
         }
     }
 }
@@ -110,6 +138,22 @@ impl fmt::Display for CommandError {
             CommandError::Wait { program, source } => {
                 write!(f, "failed to wait for `{program}`: {source}")
             }
+            CommandError::Guardian { program, source } => write!(
+                f,
+                "failed to start the guardian of `{program}` (the /bin/sh process that ends it \
+                 if the supervisor dies), so `{program}` was not started: {source}"
+            ),
+            CommandError::Notify { program, source } => write!(
+                f,
+                "failed to make the notify socket of `{program}`, so it was not started \
+                 (set TMPDIR to a short, writable directory): {source}"
+            ),
+            CommandError::WatchdogTrigger { program } => {
+                write!(
+                    f,
+                    "`{program}` reported a watchdog failure (WATCHDOG=trigger)"
+                )
+            }
         }
     }
 }
@@ -117,7 +161,10 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CommandError::Spawn { source, .. } | CommandError::Wait { source, .. } => Some(source),
+            CommandError::Spawn { source, .. }
+            | CommandError::Wait { source, .. }
+            | CommandError::Guardian { source, .. }
+            | CommandError::Notify { source, .. } => Some(source),
             _ => None,
         }
     }

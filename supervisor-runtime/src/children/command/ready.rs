@@ -26,7 +26,9 @@ pub(super) async fn probe(ready: &Readiness) {
                 Ok(addrs) => connects(&addrs.collect::<Vec<_>>()).await,
                 Err(_) => false,
             },
-            Readiness::Spawned | Readiness::Line(_) => return std::future::pending().await,
+            Readiness::Spawned | Readiness::Line(_) | Readiness::Notified => {
+                return std::future::pending().await
+            }
         };
         if up {
             return;
