@@ -565,9 +565,17 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
 }
 
 /// A multi-thread runtime with 2 workers, as every measurement uses.
+///
+/// `BENCH_WORKERS` overrides the number of worker threads (default 2): with
+/// 1, instruction counts under callgrind no longer depend on how the
+/// workers happened to steal and park.
 pub fn runtime() -> tokio::runtime::Runtime {
+    let workers = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("a tokio runtime")

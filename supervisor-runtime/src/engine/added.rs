@@ -122,7 +122,7 @@ impl GroupState {
             None => match self.added().free.pop() {
                 Some(j) => {
                     self.added().extra[j as usize - n] = spec;
-                    let now = self.now;
+                    let now = self.stamp;
                     self.mutate(j, |s| s.recycle(now));
                     j
                 }
@@ -241,7 +241,7 @@ impl GroupState {
         if s.is_removed() || self.stopping {
             return;
         }
-        let now = self.now;
+        let now = self.stamp;
         self.mutate(i, |s| {
             s.gate_answered();
             s.want_restart(now);
@@ -263,7 +263,8 @@ impl GroupState {
     /// Reports healthy after `d` at the latest, even if some children are not.
     pub(crate) fn healthy_within(&mut self, d: Duration) {
         self.turn();
-        self.timers.push(self.now + d, 0, 0, TimerKind::HealthWait);
+        self.timers
+            .push(self.stamp.after(d), 0, 0, TimerKind::HealthWait);
     }
 
     /// The slot of the live (or last) child under `name`.
@@ -425,7 +426,10 @@ impl OpenGroup {
     /// The state of the child under `name`; a removed child is reported
     /// (as `Stopping`) until it has ended.
     pub(crate) fn state_of(&self, name: &str) -> Option<NodeState> {
-        let st = self.0.lock();
+        let mut st = self.0.lock();
+        if st.take_signals() {
+            self.0.poke();
+        }
         let i = st.slot_of(name)?;
         let slot = &st.slots[i as usize];
         (!slot.is_removed() || slot.is_live()).then_some(slot.state())

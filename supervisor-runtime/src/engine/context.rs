@@ -4,11 +4,11 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use std::task::{Poll, Waker};
 use tokio::time::Instant;
 
 use super::added::SpawnedSet;
-use super::group::{GroupShared, Link, Msg};
+use super::group::{GroupShared, Link, Signal, SignalKind};
 use super::runnable::Runnable;
 use super::tree::TreeShared;
 use super::ChildSpec;
@@ -20,6 +20,11 @@ const HEALTHY: u8 = 2;
 const DONE: u8 = 4;
 const AUTO_HEALTHY: u8 = 8;
 const MISUSED: u8 = 16;
+/// Counted in its group's `pending` until it signals `healthy` or ends.
+const PENDING: u8 = 32;
+/// Its group wants its signals at once (a sibling waits for it, it has a
+/// watchdog or a start timeout).
+const PROMPT: u8 = 64;
 
 /// The handle one incarnation of a node has on its supervisor: its name,
 /// its health signals, its cancellation, and its own children.
@@ -74,7 +79,9 @@ pub(crate) struct CtxInner {
     pub(crate) gen: u32,
     base: u32,
     flags: AtomicU8,
-    notify: Notify,
+    /// The task waiting for this incarnation's cancellation (almost always
+    /// exactly one: the incarnation's own); more are kept in `Extra`.
+    waiting: Mutex<Waiting>,
     /// What most incarnations never need, allocated on first use: one
     /// pointer per incarnation otherwise.
     lazy: OnceLock<Box<Lazy>>,
@@ -113,6 +120,21 @@ struct Extra {
     on_cancel: Vec<Box<dyn FnOnce() + Send>>,
     forced: Option<SharedError>,
     set: Option<SpawnedSet>,
+    /// Waiters for the cancellation beyond the first.
+    more: Vec<(u32, Waker)>,
+}
+
+/// Who waits for the cancellation of one incarnation: each waiting
+/// [`Cancelled`] is registered under a key, and removes itself when it is
+/// dropped, so that tasks that waited and moved on leave nothing behind.
+///
+/// Cheaper than a `tokio::sync::Notify` for what a context needs (one
+/// waiter, woken once): a lock without contention, no intrusive list, and a
+/// `Cancelled` of two words instead of a `Notified` of nine.
+#[derive(Default)]
+struct Waiting {
+    next: u32,
+    first: Option<(u32, Waker)>,
 }
 
 /// When an incarnation with a watchdog last called [`Context::alive`]:
@@ -142,34 +164,83 @@ impl Heartbeat {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The future of [`Context::cancelled`].
-    #[must_use = "futures do nothing unless awaited"]
-    pub struct Cancelled<'a> {
-        ctx: &'a Context,
-        #[pin]
-        notified: tokio::sync::futures::Notified<'a>,
-    }
+/// The future of [`Context::cancelled`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Cancelled<'a> {
+    ctx: &'a Context,
+    /// Its registration among the waiters, once it has waited.
+    key: Option<u32>,
 }
 
 impl std::future::Future for Cancelled<'_> {
     type Output = ();
 
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        let mut this = self.project();
-        loop {
-            // Registered before the flag is read, so a cancel in between
-            // still wakes this future.
-            this.notified.as_mut().enable();
-            if this.ctx.is_cancelled() {
-                return std::task::Poll::Ready(());
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let inner = &self.ctx.inner;
+        if self.ctx.is_cancelled() {
+            // `cancel` takes (or will take) every registration: nothing to
+            // remove when this future is dropped.
+            self.key = None;
+            return Poll::Ready(());
+        }
+        let mut w = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked again under the lock: `cancel` sets the flag before it
+        // takes the lock to wake, so either it sees this registration or
+        // this sees its flag.
+        if self.ctx.is_cancelled() {
+            drop(w);
+            self.key = None;
+            return Poll::Ready(());
+        }
+        let waker = cx.waker();
+        match self.key {
+            Some(k) => match &mut w.first {
+                Some((fk, fw)) if *fk == k => {
+                    if !fw.will_wake(waker) {
+                        fw.clone_from(waker);
+                    }
+                }
+                _ => {
+                    let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some((_, mw)) = e.more.iter_mut().find(|(mk, _)| *mk == k) {
+                        if !mw.will_wake(waker) {
+                            mw.clone_from(waker);
+                        }
+                    }
+                }
+            },
+            None => {
+                let k = w.next;
+                w.next = w.next.wrapping_add(1);
+                if w.first.is_none() {
+                    w.first = Some((k, waker.clone()));
+                } else {
+                    let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
+                    e.more.push((k, waker.clone()));
+                }
+                self.key = Some(k);
             }
-            match this.notified.as_mut().poll(cx) {
-                std::task::Poll::Ready(()) => this.notified.set(this.ctx.inner.notify.notified()),
-                std::task::Poll::Pending => return std::task::Poll::Pending,
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Cancelled<'_> {
+    fn drop(&mut self) {
+        let Some(k) = self.key else {
+            return;
+        };
+        let inner = &self.ctx.inner;
+        let mut w = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if w.first.as_ref().is_some_and(|(fk, _)| *fk == k) {
+            w.first = None;
+            return;
+        }
+        drop(w);
+        if let Some(l) = inner.lazy.get() {
+            let mut e = l.extra.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(pos) = e.more.iter().position(|(mk, _)| *mk == k) {
+                e.more.swap_remove(pos);
             }
         }
     }
@@ -200,6 +271,7 @@ impl Context {
         gen: u32,
         base: u32,
         auto_healthy: bool,
+        prompt: bool,
     ) -> Self {
         Context {
             inner: Arc::new(CtxInner {
@@ -208,12 +280,14 @@ impl Context {
                 idx,
                 gen,
                 base,
-                flags: AtomicU8::new(if auto_healthy {
-                    HEALTHY | AUTO_HEALTHY
-                } else {
-                    0
-                }),
-                notify: Notify::new(),
+                flags: AtomicU8::new(
+                    if auto_healthy {
+                        HEALTHY | AUTO_HEALTHY
+                    } else {
+                        PENDING
+                    } | if prompt { PROMPT } else { 0 },
+                ),
+                waiting: Mutex::new(Waiting::default()),
                 lazy: OnceLock::new(),
             }),
         }
@@ -247,10 +321,19 @@ impl Context {
             self.misuse("`ctx.healthy()` called twice in one incarnation");
             return;
         }
-        self.send(Msg::Healthy {
-            idx: self.inner.idx,
-            gen: self.inner.gen,
-        });
+        let link = &self.inner.link;
+        // The last of the group's children to become healthy wakes it: the
+        // group may be healthy now.
+        let last = self.unpend() && link.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+        let wake = last || prev & PROMPT != 0 || link.tree.listening();
+        link.signal(
+            Signal {
+                kind: SignalKind::Healthy,
+                idx: self.inner.idx,
+                gen: self.inner.gen,
+            },
+            wake,
+        );
     }
 
     /// Signals that this incarnation has finished its job: when it then
@@ -270,10 +353,16 @@ impl Context {
             self.misuse("`ctx.done()` called before `ctx.healthy()`");
             return;
         }
-        self.send(Msg::Done {
-            idx: self.inner.idx,
-            gen: self.inner.gen,
-        });
+        let link = &self.inner.link;
+        let wake = prev & PROMPT != 0 || link.tree.listening();
+        link.signal(
+            Signal {
+                kind: SignalKind::Done,
+                idx: self.inner.idx,
+                gen: self.inner.gen,
+            },
+            wake,
+        );
     }
 
     /// A heartbeat, for a node with a watchdog (`watchdog(timeout = D)`):
@@ -310,7 +399,7 @@ impl Context {
     pub fn cancelled(&self) -> Cancelled<'_> {
         Cancelled {
             ctx: self,
-            notified: self.inner.notify.notified(),
+            key: None,
         }
     }
 
@@ -411,11 +500,6 @@ impl Context {
         &self.inner.lazy().extra
     }
 
-    fn send(&self, msg: Msg) {
-        // The group may be gone (the tree ended): nothing is listening then.
-        let _ = self.inner.link.tx.send(msg);
-    }
-
     /// A wrong-order signal: the incarnation fails, the tree stays sound.
     fn misuse(&self, why: &str) {
         self.inner.flags.fetch_or(MISUSED, Ordering::AcqRel);
@@ -426,10 +510,16 @@ impl Context {
     /// and asks its group to stop it.
     pub(crate) fn fail(&self, err: SharedError) {
         self.force_error(err);
-        self.send(Msg::Fail {
-            idx: self.inner.idx,
-            gen: self.inner.gen,
-        });
+        // Through the same list as the ending, so that a failure signalled
+        // before the incarnation returns is applied before its ending.
+        self.inner.link.signal(
+            Signal {
+                kind: SignalKind::Fail,
+                idx: self.inner.idx,
+                gen: self.inner.gen,
+            },
+            true,
+        );
     }
 
     /// Records the error this incarnation fails with, whatever it returns.
@@ -450,6 +540,12 @@ impl Context {
         })
     }
 
+    /// Takes this incarnation out of its group's `pending` count, once;
+    /// true if it was in it.
+    pub(crate) fn unpend(&self) -> bool {
+        self.inner.flags.fetch_and(!PENDING, Ordering::AcqRel) & PENDING != 0
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         let f = self.inner.flags.load(Ordering::Acquire);
         f & DONE != 0 && f & MISUSED == 0
@@ -462,15 +558,27 @@ impl Context {
         if prev & CANCELLED != 0 {
             return;
         }
-        self.inner.notify.notify_waiters();
+        let first = {
+            let mut w = self.inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            w.first.take()
+        };
+        if let Some((_, waker)) = first {
+            waker.wake();
+        }
         if let Some(extra) = self.inner.lazy.get().map(|l| &l.extra) {
-            let callbacks = {
+            let (callbacks, more) = {
                 let mut e = extra.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(set) = &e.set {
                     set.stop();
                 }
-                std::mem::take(&mut e.on_cancel)
+                (
+                    std::mem::take(&mut e.on_cancel),
+                    std::mem::take(&mut e.more),
+                )
             };
+            for (_, waker) in more {
+                waker.wake();
+            }
             for f in callbacks {
                 // A panicking callback must not take the supervisor down with it.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
@@ -491,5 +599,73 @@ impl Context {
             set.stop();
         }
         set.join.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{Child, Group};
+
+    impl Context {
+        /// How many waiters are registered now.
+        fn waiters(&self) -> usize {
+            let first = self.inner.waiting.lock().unwrap().first.is_some() as usize;
+            let more = self
+                .inner
+                .lazy
+                .get()
+                .map_or(0, |l| l.extra.lock().unwrap().more.len());
+            first + more
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_that_move_on_leave_nothing_behind_and_the_rest_are_all_woken() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let tree = Group::parallel("app")
+            .child(Child::new("a", move |ctx: Context| {
+                let tx = tx.clone();
+                async move {
+                    ctx.healthy();
+                    let _ = tx.send(ctx.clone());
+                    ctx.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                }
+            }))
+            .build()
+            .unwrap();
+        let h = tree.start();
+        let ctx = rx.recv().await.unwrap();
+        assert_eq!(ctx.waiters(), 1, "the incarnation itself");
+        // A thousand tasks wait a moment each and move on.
+        let mut tasks = Vec::new();
+        for _ in 0..1000 {
+            let c = ctx.clone();
+            tasks.push(tokio::spawn(async move {
+                c.sleep(Duration::from_millis(10)).await
+            }));
+        }
+        for t in tasks {
+            assert!(!t.await.unwrap(), "the sleep ran out: not cancelled");
+        }
+        assert_eq!(ctx.waiters(), 1, "their registrations are gone");
+        // Three more wait for good: all three are woken by the stop.
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let c = ctx.clone();
+                tokio::spawn(async move { c.cancelled().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(ctx.waiters(), 4);
+        assert!(h.shutdown().await.is_clean());
+        for w in waiting {
+            w.await.unwrap();
+        }
+        assert_eq!(ctx.waiters(), 0);
+        assert!(ctx.is_cancelled());
     }
 }

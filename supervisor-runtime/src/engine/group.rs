@@ -44,6 +44,7 @@
 //! | `walk.rs` | the walks that make snapshots and shutdown reports |
 //! | `signals.rs` | the signals that stop `run_until_signal` |
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -63,23 +64,8 @@ use crate::error::Error;
 
 /// What a child's task tells its group.
 pub(crate) enum Msg {
-    Healthy {
-        idx: u32,
-        gen: u32,
-    },
-    Done {
-        idx: u32,
-        gen: u32,
-    },
-    Fail {
-        idx: u32,
-        gen: u32,
-    },
-    Exit {
-        idx: u32,
-        gen: u32,
-        end: TaskEnd,
-    },
+    /// Signals or endings are waiting in the link's list.
+    Signals,
     /// The gate answered about the restart of incarnation `gen` of child `idx`.
     Gate {
         idx: u32,
@@ -101,6 +87,89 @@ pub(crate) struct Link {
     /// The group's distinguished name; children are named `<name>.<child>`.
     pub(crate) name: Arc<str>,
     pub(crate) tree: Arc<TreeShared>,
+    /// `healthy` and `done` signals not yet taken by the group's task.
+    /// A list rather than a message each, taken at the start of every turn
+    /// of the group: a thousand children becoming healthy at once cost the
+    /// group one turn, not a thousand.
+    signals: Mutex<Signals>,
+    /// Incarnations started and counted on to signal `healthy` (or end)
+    /// that have not yet: when the last one does, the group is woken, since
+    /// it may now be healthy itself.
+    pub(crate) pending: AtomicU32,
+    /// Incarnations whose task has not reported its ending yet.
+    pub(crate) running: AtomicU32,
+    /// The group is stopping all its children with no order among them:
+    /// an ending wakes it only if it is the last (or someone follows the
+    /// events), so that a thousand children stopping cost the group a few
+    /// turns, not a thousand.
+    pub(crate) quiet_endings: AtomicBool,
+}
+
+/// The signals waiting for the group's task, and whether it was woken for them.
+#[derive(Default)]
+struct Signals {
+    list: Vec<Signal>,
+    woken: bool,
+}
+
+/// What an incarnation tells its group through the link's list.
+pub(crate) struct Signal {
+    pub(crate) kind: SignalKind,
+    pub(crate) idx: u32,
+    pub(crate) gen: u32,
+}
+
+/// Which signal.
+pub(crate) enum SignalKind {
+    Healthy,
+    Done,
+    /// It failed while running (a wrong-order signal, a failed set of
+    /// spawned children): stop it; its ending is a failure.
+    Fail,
+    /// The incarnation's task has ended (with the children it spawned).
+    Exit(TaskEnd),
+}
+
+impl Link {
+    /// Queues a signal for the group's task. `wake`: the group must see it
+    /// now (a sibling waits for it, someone follows the events, the group
+    /// may be healthy now); otherwise the group applies it at its next turn
+    /// (or when a snapshot is taken). Signals and the ending of one
+    /// incarnation keep their order: every turn takes the signals before it
+    /// looks at its messages.
+    pub(crate) fn signal(&self, s: Signal, wake: bool) {
+        let mut q = self.signals.lock().unwrap_or_else(|p| p.into_inner());
+        q.list.push(s);
+        let wake = wake && !std::mem::replace(&mut q.woken, true);
+        drop(q);
+        if wake {
+            // The group may be gone (the tree ended): nothing listens then.
+            let _ = self.tx.send(Msg::Signals);
+        }
+    }
+
+    /// The task of incarnation `gen` of child `idx` has ended: queued like
+    /// a signal, after every signal of that incarnation.
+    pub(crate) fn exit(&self, idx: u32, gen: u32, end: TaskEnd) {
+        let last = self.running.fetch_sub(1, Ordering::AcqRel) == 1;
+        let wake = last || !self.quiet_endings.load(Ordering::Acquire) || self.tree.listening();
+        self.signal(
+            Signal {
+                kind: SignalKind::Exit(end),
+                idx,
+                gen,
+            },
+            wake,
+        );
+    }
+
+    /// Takes the queued signals into `buf` (empty), leaving `buf`'s
+    /// allocation for the next ones.
+    pub(crate) fn take_signals(&self, buf: &mut Vec<Signal>) {
+        let mut q = self.signals.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut q.list, buf);
+        q.woken = false;
+    }
 }
 
 /// One group incarnation, as seen from outside its task (snapshots, reports,
@@ -144,7 +213,15 @@ pub(crate) fn new_group(
     open: bool,
 ) -> (Arc<GroupShared>, UnboundedReceiver<Msg>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let link = Arc::new(Link { tx, name, tree });
+    let link = Arc::new(Link {
+        tx,
+        name,
+        tree,
+        signals: Mutex::new(Signals::default()),
+        pending: AtomicU32::new(0),
+        running: AtomicU32::new(0),
+        quiet_endings: AtomicBool::new(false),
+    });
     let shared = Arc::new(GroupShared {
         state: Mutex::new(GroupState::new(link.clone(), spec, open)),
         link,
@@ -205,7 +282,7 @@ pub(crate) async fn run_group(
             }
             (
                 std::mem::take(&mut st.to_cancel),
-                st.timers.next_deadline(),
+                st.timers.next_deadline().map(|s| st.instant(s)),
                 st.finished(),
             )
         };
@@ -239,6 +316,7 @@ pub(crate) async fn run_group(
             n = rx.recv_many(&mut batch, 256) => {
                 let mut st = shared.lock();
                 st.turn();
+                st.take_signals();
                 if n == 0 {
                     // Cannot happen while the state holds a sender; end cleanly anyway.
                     st.stop_all();
@@ -251,6 +329,7 @@ pub(crate) async fn run_group(
                 sleep_at = None;
                 let mut st = shared.lock();
                 st.turn();
+                st.take_signals();
                 st.fire_timers();
             }
         }

@@ -15,7 +15,6 @@ use tracing::Instrument;
 
 use super::context::Context;
 use super::ending::TaskEnd;
-use super::group::Msg;
 use crate::error::BoxError;
 
 /// Spawns one incarnation of a node. `make` builds the user's future from
@@ -119,26 +118,20 @@ impl Drop for ExitGuard {
 /// have ended too (unless it ended `done` with `Ok`: they keep running).
 fn report(ctx: Context, end: TaskEnd) {
     let keep_children = matches!(end, TaskEnd::Ok) && ctx.is_done();
-    let msg = Msg::Exit {
-        idx: ctx.inner.idx,
-        gen: ctx.inner.gen,
-        end,
-    };
-    let tx = ctx.inner.link.tx.clone();
+    let (idx, gen) = (ctx.inner.idx, ctx.inner.gen);
+    let link = ctx.inner.link.clone();
     match ctx.finish_main(keep_children) {
-        None => {
-            let _ = tx.send(msg);
-        }
+        None => link.exit(idx, gen, end),
         Some(join) => match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
                     let _ = join.await;
-                    let _ = tx.send(msg);
+                    link.exit(idx, gen, end);
                 });
             }
             Err(_) => {
                 join.abort();
-                let _ = tx.send(msg);
+                link.exit(idx, gen, end);
             }
         },
     }

@@ -14,7 +14,7 @@
 
 #[cfg(feature = "metrics")]
 mod on {
-    use tokio::time::Instant;
+    use std::time::Duration;
 
     use crate::observe::state::NodeState;
     use crate::spec::name::join_name;
@@ -24,8 +24,7 @@ mod on {
         local: &str,
         from: NodeState,
         to: NodeState,
-        since: Instant,
-        now: Instant,
+        in_from_ns: u64,
     ) {
         let node = join_name(group, local);
         metrics::gauge!("supervisor_node_state", "node" => node.clone(), "state" => from.as_str())
@@ -34,7 +33,7 @@ mod on {
             .set(1.0);
         if from == NodeState::Starting && to == NodeState::Healthy {
             metrics::histogram!("supervisor_time_to_healthy_seconds", "node" => node)
-                .record(now.saturating_duration_since(since).as_secs_f64());
+                .record(Duration::from_nanos(in_from_ns).as_secs_f64());
         }
     }
 
@@ -54,20 +53,10 @@ pub(crate) use on::{failed, restarted, state_changed};
 
 #[cfg(not(feature = "metrics"))]
 mod off {
-    use tokio::time::Instant;
-
     use crate::observe::state::NodeState;
 
     #[inline(always)]
-    pub(crate) fn state_changed(
-        _: &str,
-        _: &str,
-        _: NodeState,
-        _: NodeState,
-        _: Instant,
-        _: Instant,
-    ) {
-    }
+    pub(crate) fn state_changed(_: &str, _: &str, _: NodeState, _: NodeState, _: u64) {}
 
     #[inline(always)]
     pub(crate) fn restarted(_: &str, _: &str) {}

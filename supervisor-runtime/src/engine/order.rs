@@ -7,6 +7,8 @@
 //! stopped too, looking through siblings that have already ended (so that
 //! `a, b, c` still stops `c` before `a` when `b` is over).
 
+use std::sync::atomic::Ordering;
+
 use super::context::Context;
 use super::state::GroupState;
 use super::timers::{TimerKind, ABORT_GRACE};
@@ -39,7 +41,7 @@ impl GroupState {
         if !s.wants_start() || s.running() || s.is_removed() || s.is_gated() || self.stopping {
             return;
         }
-        if self.batch.contains(&i) || s.delayed(self.now) {
+        if self.batch.contains(&i) || s.delayed(self.stamp) {
             return;
         }
         if !self
@@ -61,8 +63,15 @@ impl GroupState {
         let spec = self.child_spec(i);
         let auto = spec.ready_on_start();
         let start_timeout = spec.start_timeout();
+        let prompt = !self.spec.dependents.get(i).is_empty()
+            || start_timeout.is_some()
+            || spec.watchdog().is_some();
         let slot = &self.slots[i as usize];
         let gen = slot.gen().wrapping_add(1);
+        if !auto {
+            self.link.pending.fetch_add(1, Ordering::AcqRel);
+        }
+        self.link.running.fetch_add(1, Ordering::AcqRel);
         let ctx = Context::new(
             self.link.clone(),
             spec.name.clone(),
@@ -70,15 +79,16 @@ impl GroupState {
             gen,
             slot.base(),
             auto,
+            prompt,
         );
         let again = slot.incarnation() > 0;
         let abort = super::spawn_child(&spec.runnable, ctx.clone());
         if again {
             super::metrics::restarted(&self.link.name, &spec.name);
         }
-        let now = self.now;
+        let stamp = self.stamp;
         self.mutate(i, |s| {
-            s.transition_to_running(gen, ctx, abort, auto.then_some(now))
+            s.transition_to_running(gen, ctx, abort, auto.then_some(stamp))
         });
         let state = if auto {
             NodeState::Healthy
@@ -88,11 +98,12 @@ impl GroupState {
         self.set_state(i, state, None, None);
         tracing::info!(node = %self.log_name(i), incarnation = gen, "started");
         if let Some(t) = start_timeout.filter(|_| !auto) {
-            self.timers.push(now + t, i, gen, TimerKind::StartTimeout);
+            self.timers
+                .push(self.stamp.after(t), i, gen, TimerKind::StartTimeout);
         }
         if auto {
             self.watch(i);
-            self.work.extend(self.spec.dependents.get(i));
+            self.wake_dependents(i);
         }
     }
 
@@ -154,16 +165,25 @@ impl GroupState {
     /// Queues the siblings that may be waiting for child `i` to end before
     /// they stop: its dependencies, looking through ended ones.
     pub(crate) fn wake_deps(&mut self, i: u32) {
-        self.work.extend(self.spec.deps.get(i));
-        let mut more: Vec<u32> = Vec::new();
-        if self
-            .deps(i)
-            .iter()
-            .any(|&d| !self.slots[d as usize].running())
-        {
-            self.walk_running(i, Dir::Deps, |k, _| more.push(k));
+        let deps = self.spec.deps.get(i);
+        if deps.is_empty() {
+            return; // most children: a parallel group without `after`
         }
-        self.work.extend(more);
+        self.work.extend(deps);
+        if deps.iter().any(|&d| !self.slots[d as usize].running()) {
+            let mut more: Vec<u32> = Vec::new();
+            self.walk_running(i, Dir::Deps, |k, _| more.push(k));
+            self.work.extend(more);
+        }
+    }
+
+    /// Queues the siblings that may be waiting for child `i` to settle
+    /// before they start.
+    pub(crate) fn wake_dependents(&mut self, i: u32) {
+        let dependents = self.spec.dependents.get(i);
+        if !dependents.is_empty() {
+            self.work.extend(dependents);
+        }
     }
 
     /// Marks a running child to be stopped once its dependents have stopped.
@@ -190,9 +210,7 @@ impl GroupState {
         }
         match shutdown.limit() {
             Some(d) if d.is_zero() => self.abort(i),
-            Some(d) => self
-                .timers
-                .push(self.now + d, i, gen, TimerKind::ShutdownTimeout),
+            Some(d) => self.timers.push_stop(self.stamp.after(d), i, gen),
             None => {}
         }
     }
@@ -205,7 +223,7 @@ impl GroupState {
         }
         tracing::warn!(node = %self.log_name(i), "did not stop in time; aborted");
         self.timers
-            .push(self.now + ABORT_GRACE, i, gen, TimerKind::AbortGrace);
+            .push(self.stamp.after(ABORT_GRACE), i, gen, TimerKind::AbortGrace);
     }
 
     /// Gives up waiting for a child that could not be stopped (shutdown only).
@@ -222,6 +240,10 @@ impl GroupState {
         }
         self.stopping = true;
         self.batch.clear();
+        if self.spec.deps.is_empty() {
+            // No order among the children: only the last ending matters.
+            self.link.quiet_endings.store(true, Ordering::Release);
+        }
         for i in 0..self.slots.len() as u32 {
             let s = &self.slots[i as usize];
             let (running, wants, unstopped) = (s.running(), s.wants_start(), s.is_unstopped());

@@ -23,12 +23,32 @@ impl GroupState {
             return; // an abandoned incarnation ending late
         }
         let ctx = s.ctx().cloned();
+        // Stopped in time (alone, not in a stop of the whole group, whose
+        // timeouts go with it): its shutdown timeout no longer matters.
+        let stopping_since =
+            (s.state() == NodeState::Stopping && !self.stopping).then(|| s.since());
         let ended = self.mutate(i, |s| s.transition_to_ended());
+        if let Some(since) = stopping_since {
+            if let Some(d) = self
+                .child_spec(i)
+                .shutdown()
+                .limit()
+                .filter(|d| !d.is_zero())
+            {
+                self.timers.stop_ended(since.after(d));
+            }
+        }
         let forced = ended
             .fail_req
             .then(|| ctx.as_ref().and_then(|c| c.forced_error()))
             .flatten();
         let done = ctx.as_ref().is_some_and(|c| c.is_done());
+        if ctx.as_ref().is_some_and(|c| c.unpend()) {
+            // Ended without signalling `healthy`: no longer waited for.
+            self.link
+                .pending
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
         let (ending, panic) = classify(end, ended.stop_req, forced, done);
         if let Some(p) = panic {
             if self.link.tree.propagate_panics {
@@ -38,7 +58,7 @@ impl GroupState {
         }
         // Whatever starts after it may have been waiting for it to settle,
         // and whatever it depends on may be waiting for it to stop.
-        self.work.extend(self.spec.dependents.get(i));
+        self.wake_dependents(i);
         self.wake_deps(i);
         let removed = ended.removed;
         let by_itself = !matches!(ending, Ending::Stopped(_) | Ending::StopTree(_));
@@ -163,11 +183,13 @@ impl GroupState {
             }
         };
         let backoff: Backoff = *self.child_spec(i).backoff(&self.spec.backoff);
-        let n = self.mutate(i, |s| s.next_backoff(now, backoff.reset_after()));
+        let stamp = self.stamp;
+        let n = self.mutate(i, |s| s.next_backoff(stamp, backoff.reset_after()));
         let mut at = now + backoff.delay(n);
         if let Some(p) = not_before {
             at = at.max(p);
         }
+        let at_stamp = self.stamp_of(at);
         let members = self.restart_set(i);
         let batch = members.len() > 1;
         for &m in &members {
@@ -182,7 +204,7 @@ impl GroupState {
                 continue;
             }
             let gen = self.slots[m as usize].gen();
-            self.mutate(m, |s| s.want_restart(at));
+            self.mutate(m, |s| s.want_restart(at_stamp));
             if self.slots[m as usize].running() {
                 self.mark_stop(m);
             } else {
@@ -190,7 +212,7 @@ impl GroupState {
                 self.set_state(m, NodeState::Backoff, e, Some(at - now));
             }
             if at > now {
-                self.timers.push(at, m, gen, TimerKind::Restart);
+                self.timers.push(at_stamp, m, gen, TimerKind::Restart);
             } else {
                 // No delay: no trip through the timer wheel (1 ms granularity).
                 self.work.push_back(m);

@@ -12,9 +12,9 @@ use tokio::time::Instant;
 use super::added::Added;
 use super::budget::RestartBudget;
 use super::context::Context;
-use super::group::{Link, Msg};
+use super::group::{Link, Msg, Signal, SignalKind};
 use super::metrics;
-use super::slot::Slot;
+use super::slot::{Slot, Stamp};
 use super::timers::Timers;
 use super::{ChildSpec, Spec};
 use crate::error::{Error, SharedError};
@@ -66,6 +66,12 @@ pub(crate) struct GroupState {
     /// clock read costs more than most of what a turn does per child), and
     /// used for every timestamp and deadline the turn sets.
     pub(crate) now: Instant,
+    /// An empty buffer with room, swapped with the link's list of signals.
+    signals: Vec<Signal>,
+    /// `now` as a [`Stamp`], the way slots keep times.
+    pub(crate) stamp: Stamp,
+    /// When this incarnation began: stamps count from here.
+    base: Instant,
 }
 
 impl GroupState {
@@ -74,7 +80,7 @@ impl GroupState {
         let n = spec.children.len();
         let now = Instant::now();
         let mut slots = Vec::with_capacity(n);
-        slots.resize_with(n, || Slot::new(now));
+        slots.resize_with(n, || Slot::new(Stamp(0)));
         GroupState {
             link,
             work: spec.order.iter().copied().collect(),
@@ -94,6 +100,9 @@ impl GroupState {
             hold_healthy: false,
             added: open.then(Added::open),
             now,
+            signals: Vec::new(),
+            stamp: Stamp(0),
+            base: now,
         }
     }
 
@@ -132,7 +141,7 @@ impl GroupState {
 
     /// A slot added at runtime, counted.
     pub(crate) fn push_slot(&mut self) -> u32 {
-        let s = Slot::new(self.now);
+        let s = Slot::new(self.stamp);
         self.want_start += s.wants_start() as usize;
         self.unsettled += !s.settled() as usize;
         self.slots.push(s);
@@ -160,7 +169,7 @@ impl GroupState {
         error: Option<SharedError>,
         delay: Option<Duration>,
     ) {
-        let now = self.now;
+        let now = self.stamp;
         let (from, since) = {
             let s = &self.slots[i as usize];
             (s.state(), s.since())
@@ -169,7 +178,8 @@ impl GroupState {
         if changed {
             let local = &self.child_spec(i).name;
             if !local.is_empty() {
-                metrics::state_changed(&self.link.name, local, from, state, since, now);
+                let in_from = now.0.saturating_sub(since.0);
+                metrics::state_changed(&self.link.name, local, from, state, in_from);
             }
         }
         if !changed && error.is_none() && delay.is_none() {
@@ -191,6 +201,17 @@ impl GroupState {
     /// reads the clock once.
     pub(crate) fn turn(&mut self) {
         self.now = Instant::now();
+        self.stamp = self.stamp_of(self.now);
+    }
+
+    /// `t` as a stamp of this incarnation.
+    pub(crate) fn stamp_of(&self, t: Instant) -> Stamp {
+        Stamp(t.saturating_duration_since(self.base).as_nanos() as u64)
+    }
+
+    /// The instant of stamp `s`.
+    pub(crate) fn instant(&self, s: Stamp) -> Instant {
+        self.base + Duration::from_nanos(s.0)
     }
 
     /// Applies all pending work: starts and stops that have become possible,
@@ -228,40 +249,8 @@ impl GroupState {
     /// Applies one message of a child's task.
     pub(crate) fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Healthy { idx, gen } => {
-                if self.is_current(idx, gen)
-                    && self.slots[idx as usize].state() == NodeState::Starting
-                {
-                    let now = self.now;
-                    self.mutate(idx, |s| s.transition_to_healthy(now));
-                    self.set_state(idx, NodeState::Healthy, None, None);
-                    tracing::info!(node = %self.log_name(idx), "healthy");
-                    self.watch(idx);
-                    self.work.extend(self.spec.dependents.get(idx));
-                }
-            }
-            Msg::Done { idx, gen } => {
-                if self.is_current(idx, gen)
-                    && matches!(
-                        self.slots[idx as usize].state(),
-                        NodeState::Starting | NodeState::Healthy
-                    )
-                {
-                    self.set_state(idx, NodeState::Done, None, None);
-                    self.work.extend(self.spec.dependents.get(idx));
-                }
-            }
-            Msg::Fail { idx, gen } => {
-                if self
-                    .slots
-                    .get(idx as usize)
-                    .is_some_and(|s| s.gen() == gen && s.running())
-                {
-                    self.mutate(idx, |s| s.fail_requested());
-                    self.request_stop(idx);
-                }
-            }
-            Msg::Exit { idx, gen, end } => self.on_exit(idx, gen, end),
+            // Taken at the start of the turn.
+            Msg::Signals => {}
             Msg::Gate { idx, gen, answer } => self.on_gate(idx, gen, answer),
             Msg::Stop => self.stop_all(),
             Msg::Poke => {}
@@ -270,6 +259,64 @@ impl GroupState {
                     a.open = false;
                 }
             }
+        }
+    }
+
+    /// Applies the signals and endings the children queued since the last
+    /// turn. Returns whether it applied an ending (whose consequences, a
+    /// restart or a stop, want a turn of the group's task).
+    pub(crate) fn take_signals(&mut self) -> bool {
+        let mut buf = std::mem::take(&mut self.signals);
+        self.link.take_signals(&mut buf);
+        let mut ended = false;
+        for s in buf.drain(..) {
+            match s.kind {
+                SignalKind::Exit(end) => {
+                    ended = true;
+                    self.on_exit(s.idx, s.gen, end);
+                }
+                kind => self.on_signal(kind, s.idx, s.gen),
+            }
+        }
+        // Kept for the next signals, unless a burst made it large.
+        if buf.capacity() <= 256 {
+            self.signals = buf;
+        }
+        ended
+    }
+
+    /// Applies a `healthy` or `done` signal of an incarnation (ignored once
+    /// that incarnation is being stopped or has ended).
+    fn on_signal(&mut self, kind: SignalKind, idx: u32, gen: u32) {
+        if let SignalKind::Fail = kind {
+            if self
+                .slots
+                .get(idx as usize)
+                .is_some_and(|s| s.gen() == gen && s.running())
+            {
+                self.mutate(idx, |s| s.fail_requested());
+                self.request_stop(idx);
+            }
+            return;
+        }
+        if !self.is_current(idx, gen) {
+            return;
+        }
+        let state = self.slots[idx as usize].state();
+        match kind {
+            SignalKind::Healthy if state == NodeState::Starting => {
+                let now = self.stamp;
+                self.mutate(idx, |s| s.transition_to_healthy(now));
+                self.set_state(idx, NodeState::Healthy, None, None);
+                tracing::info!(node = %self.log_name(idx), "healthy");
+                self.watch(idx);
+                self.wake_dependents(idx);
+            }
+            SignalKind::Done if matches!(state, NodeState::Starting | NodeState::Healthy) => {
+                self.set_state(idx, NodeState::Done, None, None);
+                self.wake_dependents(idx);
+            }
+            _ => {}
         }
     }
 

@@ -1,15 +1,21 @@
 //! The timers of one group: restart delays, start timeouts, shutdown
 //! timeouts, the grace after an abort, a dynamic group's bounded wait for
-//! health. One heap per group, one tokio sleep for the earliest deadline;
+//! health, watchdogs. One tokio sleep per group, for the earliest deadline;
 //! a timer of an incarnation that has since ended is recognised by its
 //! `gen` and ignored.
+//!
+//! Shutdown timeouts are kept apart, by deadline: the children asked to
+//! stop in one turn with the same timeout share one entry (a mass stop
+//! costs one entry, not one per child), and an entry goes as soon as the
+//! last of its children has ended (a dynamic group that keeps removing
+//! children does not pile up timeouts that can no longer matter).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use super::slot::Stamp;
 
 use super::state::GroupState;
 use crate::error::Reason;
@@ -27,8 +33,6 @@ pub(crate) enum TimerKind {
     Restart,
     /// A child that is not healthy by now failed its start.
     StartTimeout,
-    /// A stopping child that has not ended by now is aborted.
-    ShutdownTimeout,
     /// An aborted child that has not ended by now could not be stopped.
     AbortGrace,
     /// A dynamic group stops waiting for its first children to be healthy.
@@ -55,31 +59,72 @@ impl std::fmt::Display for Short {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Timer {
-    at: Instant,
+    at: Stamp,
     idx: u32,
     gen: u32,
     kind: TimerKind,
 }
 
-/// A min-heap of deadlines.
+/// A min-heap of deadlines, and the shutdown timeouts by deadline.
 #[derive(Default)]
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<Timer>>,
+    stops: BTreeMap<Stamp, Stops>,
+}
+
+/// The children whose shutdown timeout falls at one instant.
+#[derive(Default)]
+struct Stops {
+    /// `(idx, gen)` of each child asked to stop.
+    members: Vec<(u32, u32)>,
+    /// How many of them have not ended yet.
+    live: u32,
 }
 
 impl Timers {
     /// Fires `kind` for incarnation `gen` of child `idx` at `at`.
-    pub(crate) fn push(&mut self, at: Instant, idx: u32, gen: u32, kind: TimerKind) {
+    pub(crate) fn push(&mut self, at: Stamp, idx: u32, gen: u32, kind: TimerKind) {
         self.heap.push(Reverse(Timer { at, idx, gen, kind }));
     }
 
+    /// Incarnation `gen` of child `idx`, asked to stop, is aborted if it has
+    /// not ended by `at`.
+    pub(crate) fn push_stop(&mut self, at: Stamp, idx: u32, gen: u32) {
+        let s = self.stops.entry(at).or_default();
+        s.members.push((idx, gen));
+        s.live += 1;
+    }
+
+    /// A child whose shutdown timeout was `at` has ended in time.
+    pub(crate) fn stop_ended(&mut self, at: Stamp) {
+        if let Some(s) = self.stops.get_mut(&at) {
+            s.live = s.live.saturating_sub(1);
+            if s.live == 0 {
+                self.stops.remove(&at);
+            }
+        }
+    }
+
     /// The earliest deadline.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|t| t.0.at)
+    pub(crate) fn next_deadline(&self) -> Option<Stamp> {
+        let heap = self.heap.peek().map(|t| t.0.at);
+        let stops = self.stops.first_key_value().map(|(at, _)| *at);
+        match (heap, stops) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The children of the next shutdown timeout due at `now`.
+    fn pop_due_stops(&mut self, now: Stamp) -> Option<Vec<(u32, u32)>> {
+        match self.stops.first_key_value() {
+            Some((at, _)) if *at <= now => self.stops.pop_first().map(|(_, s)| s.members),
+            _ => None,
+        }
     }
 
     /// The next timer due at `now`.
-    fn pop_due(&mut self, now: Instant) -> Option<(u32, u32, TimerKind)> {
+    fn pop_due(&mut self, now: Stamp) -> Option<(u32, u32, TimerKind)> {
         let t = self.heap.peek()?.0;
         if t.at > now {
             return None;
@@ -100,12 +145,13 @@ impl GroupState {
         if let Some(ctx) = s.ctx() {
             ctx.heartbeat().beat();
             self.timers
-                .push(self.now + d, i, s.gen(), TimerKind::Watchdog);
+                .push(self.stamp.after(d), i, s.gen(), TimerKind::Watchdog);
         }
     }
 
     /// The watchdog of child `i` is due: silence for its timeout is a failure.
-    fn check_heartbeat(&mut self, i: u32, now: Instant) {
+    fn check_heartbeat(&mut self, i: u32) {
+        let now = self.now;
         let s = &self.slots[i as usize];
         if !s.running() || s.state() != NodeState::Healthy || s.stop_requested() {
             return; // done, stopping or over: nothing to watch
@@ -116,6 +162,7 @@ impl GroupState {
         let due = ctx.heartbeat().last() + d;
         if now < due {
             let gen = s.gen();
+            let due = self.stamp_of(due);
             self.timers.push(due, i, gen, TimerKind::Watchdog);
             return;
         }
@@ -128,7 +175,15 @@ impl GroupState {
 
     /// Applies every timer that is due.
     pub(crate) fn fire_timers(&mut self) {
-        let now = self.now;
+        let now = self.stamp;
+        while let Some(stops) = self.timers.pop_due_stops(now) {
+            for (i, gen) in stops {
+                let s = &self.slots[i as usize];
+                if s.gen() == gen && s.running() && s.stop_requested() && !s.is_aborted() {
+                    self.abort(i);
+                }
+            }
+        }
         while let Some((i, gen, kind)) = self.timers.pop_due(now) {
             if kind == TimerKind::HealthWait {
                 self.force_healthy = true;
@@ -153,11 +208,6 @@ impl GroupState {
                         );
                     }
                 }
-                TimerKind::ShutdownTimeout => {
-                    if s.running() && s.stop_requested() && !s.is_aborted() {
-                        self.abort(i);
-                    }
-                }
                 TimerKind::AbortGrace => {
                     if s.running() {
                         tracing::error!(
@@ -171,7 +221,7 @@ impl GroupState {
                         }
                     }
                 }
-                TimerKind::Watchdog => self.check_heartbeat(i, now),
+                TimerKind::Watchdog => self.check_heartbeat(i),
                 TimerKind::HealthWait => {}
             }
         }

@@ -18,6 +18,8 @@ struct Visit<'a> {
     /// Its own name.
     local: &'a Arc<str>,
     slot: &'a Slot,
+    /// When the slot's state last changed.
+    since: Instant,
     depth: usize,
     /// The group this node runs, if it runs one (and it is not anonymous).
     sub: Option<&'a Arc<GroupShared>>,
@@ -31,7 +33,12 @@ struct Visit<'a> {
 /// of nested groups neither overflows the stack nor stacks up locks.
 fn walk(top: &Arc<GroupShared>, f: &mut dyn FnMut(&Visit<'_>)) {
     fn order_of(g: &GroupShared) -> Vec<u32> {
-        let st = g.lock();
+        let mut st = g.lock();
+        // Signals its children queued without waking it are part of "now";
+        // an ending applied here wants a turn of the group's task.
+        if st.take_signals() {
+            g.poke();
+        }
         let mut o = st.spec.order.clone();
         o.extend(st.spec.children.len() as u32..st.slots.len() as u32);
         o
@@ -59,6 +66,7 @@ fn walk(top: &Arc<GroupShared>, f: &mut dyn FnMut(&Visit<'_>)) {
                     group: &group.link.name,
                     local: &spec.name,
                     slot,
+                    since: st.instant(slot.since()),
                     depth,
                     sub,
                 });
@@ -86,7 +94,7 @@ pub(crate) fn snapshot(top: &Arc<GroupShared>) -> Snapshot {
             last_error: slot.last_error().map(|e| e.to_string()),
             incarnation: slot.incarnation(),
             depth: v.depth,
-            since: now.saturating_duration_since(slot.since()),
+            since: now.saturating_duration_since(v.since),
             notes: v
                 .sub
                 .map(|g| g.notes.lock().unwrap_or_else(|p| p.into_inner()).clone())
@@ -96,8 +104,25 @@ pub(crate) fn snapshot(top: &Arc<GroupShared>) -> Snapshot {
     Snapshot::from_nodes(nodes)
 }
 
-/// What the shutdown of the tree below `top` did to every node.
+/// What the shutdown of the tree below `top` did to every node: the nodes
+/// that had to be aborted or could not be stopped now, every node's row
+/// when the report is first asked for it.
 pub(crate) fn report(top: &Arc<GroupShared>) -> ShutdownReport {
+    let (mut aborted, mut unstopped) = (Vec::new(), Vec::new());
+    walk(top, &mut |v| {
+        let slot = v.slot;
+        if slot.was_aborted() {
+            aborted.push(join_name(v.group, v.local));
+        }
+        if slot.was_unstopped() {
+            unstopped.push(join_name(v.group, v.local));
+        }
+    });
+    let top = top.clone();
+    ShutdownReport::new(aborted, unstopped, Arc::new(move || rows(&top)))
+}
+
+fn rows(top: &Arc<GroupShared>) -> Vec<Row> {
     let mut rows = Vec::new();
     walk(top, &mut |v| {
         let slot = v.slot;
@@ -110,5 +135,5 @@ pub(crate) fn report(top: &Arc<GroupShared>) -> ShutdownReport {
             error: slot.last_error().map(|e| e.to_string()),
         });
     });
-    ShutdownReport::from_rows(rows)
+    rows
 }

@@ -43,41 +43,41 @@ impl Row {
     }
 }
 
+/// Reads the rows of a stopped tree, parents before children: given by
+/// the engine, called at most once, when someone first asks for them.
+pub(crate) type Rows = Arc<dyn Fn() -> Vec<Row> + Send + Sync>;
+
 /// What a shutdown did to every node: see [`TreeHandle::shutdown`](crate::TreeHandle::shutdown).
 ///
-/// Plain data, read from the stopped tree when the shutdown ended. The
-/// outcome of every node is turned into a [`NodeOutcome`] (with its joined
-/// name) the first time [`nodes`](ShutdownReport::nodes) or
-/// [`node`](ShutdownReport::node) asks for it.
+/// The lists of aborted and unstopped nodes are made when the shutdown
+/// ends. The outcome of every node is read from the stopped tree (which no
+/// longer changes) the first time [`nodes`](ShutdownReport::nodes) or
+/// [`node`](ShutdownReport::node) asks for it, so that a shutdown does not
+/// pay for a row and a name per node that nobody reads.
 #[derive(Clone, Default)]
 pub struct ShutdownReport {
     aborted: Vec<String>,
     unstopped: Vec<String>,
-    rows: Arc<Vec<Row>>,
+    rows: Option<Rows>,
     nodes: Arc<OnceLock<Vec<NodeOutcome>>>,
 }
 
 impl ShutdownReport {
-    /// The report of these nodes, parents before children.
-    pub(crate) fn from_rows(rows: Vec<Row>) -> Self {
-        let mut r = ShutdownReport::default();
-        for row in &rows {
-            if row.aborted {
-                r.aborted.push(row.name());
-            }
-            if row.unstopped {
-                r.unstopped.push(row.name());
-            }
+    /// A report whose nodes are read from `rows` when first asked for.
+    pub(crate) fn new(aborted: Vec<String>, unstopped: Vec<String>, rows: Rows) -> Self {
+        ShutdownReport {
+            aborted,
+            unstopped,
+            rows: Some(rows),
+            nodes: Arc::default(),
         }
-        r.rows = Arc::new(rows);
-        r
     }
 
     /// Every node, parents before children.
     pub fn nodes(&self) -> &[NodeOutcome] {
         self.nodes.get_or_init(|| {
-            self.rows
-                .iter()
+            let rows = self.rows.as_ref().map(|f| f()).unwrap_or_default();
+            rows.iter()
                 .map(|row| NodeOutcome {
                     name: row.name(),
                     state: row.state,

@@ -232,6 +232,11 @@ impl Edges {
         Edges { offsets, list }
     }
 
+    /// No sibling has an edge.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// The edges of sibling `i` (none for children added at runtime).
     pub(crate) fn get(&self, i: u32) -> &[u32] {
         let i = i as usize;
