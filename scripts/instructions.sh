@@ -3,6 +3,8 @@
 # repeatable whatever else the machine does (wall-clock ratios on a shared
 # machine are not). Per child by difference of runs of bench/examples/profile.rs
 # that differ by one start, one start + stop, or 10,000 restart cycles.
+# The runtime has one worker (BENCH_WORKERS, default 1 here): with two, the
+# count depends on how the workers happened to steal and park, by up to 30 %.
 #
 #   scripts/instructions.sh [ours|raw ...]     (default: ours raw)
 set -euo pipefail
@@ -15,7 +17,7 @@ n=10000
 count() { # args of profile -> total instructions
     local out
     out=$(mktemp)
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$@" >/dev/null 2>&1
+    BENCH_WORKERS="${BENCH_WORKERS:-1}" valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$@" >/dev/null 2>&1
     callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
     rm -f "$out"
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::context::Context;
-use super::group::{group_runnable, new_group, run_group, GroupShared, Msg};
+use super::group::{group_runnable, new_group, run_group, GroupShared, Note};
 use super::runnable::BoxRunnable;
 use super::state::GroupState;
 use super::timers::TimerKind;
@@ -191,14 +191,17 @@ impl GroupState {
         };
         let gen = self.slots[i as usize].gen();
         self.mutate(i, |s| s.gate_wait());
-        let tx = self.link.tx.clone();
+        let link = self.link.clone();
         tokio::spawn(async move {
             let answer = answer.await;
-            let _ = tx.send(Msg::Gate {
-                idx: i,
-                gen,
-                answer,
-            });
+            link.post(
+                Note::Gate {
+                    idx: i,
+                    gen,
+                    answer,
+                },
+                true,
+            );
         });
     }
 
@@ -287,7 +290,7 @@ impl SpawnedSet {
             Intensity::default(),
             Backoff::default(),
         ));
-        let (shared, rx) = new_group(spec, owner.name().into(), owner.tree().clone(), true);
+        let shared = new_group(spec, owner.name().into(), owner.tree().clone(), true);
         if !owner.inner.set_sub(shared.clone()) {
             return Err(Error::new(
                 ErrorKind::InvalidTree,
@@ -298,7 +301,7 @@ impl SpawnedSet {
         let owner2 = owner.clone();
         let task_shared = shared.clone();
         let join = tokio::spawn(async move {
-            if let Err(e) = run_group(task_shared, rx, None).await {
+            if let Err(e) = run_group(task_shared, None).await {
                 // Past its intensity the set fails its owner.
                 owner2.fail(Arc::new(e));
             }
@@ -336,12 +339,12 @@ impl SpawnedSet {
     /// The owner is stopping, or ended other than `done`: the set stops its
     /// children and ends.
     pub(crate) fn stop(&self) {
-        let _ = self.shared.link.tx.send(Msg::Stop);
+        self.shared.stop();
     }
 
     /// The owner ended `done`: the set completes once its children have.
     pub(crate) fn seal(&self) {
-        let _ = self.shared.link.tx.send(Msg::Seal);
+        self.shared.link.post(Note::Seal, true);
     }
 }
 
@@ -366,16 +369,15 @@ pub(crate) struct Removal {
 /// incarnation of the node that runs the group.
 pub(crate) struct OpenGroupTask {
     shared: Arc<GroupShared>,
-    rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
 }
 
 impl OpenGroup {
     /// A new incarnation of a group with the policies of `spec` (its
     /// children are all added at runtime), run by the node of `ctx`.
     pub(crate) fn new(ctx: &Context, spec: Arc<Spec>) -> (OpenGroup, OpenGroupTask) {
-        let (shared, rx) = new_group(spec, ctx.name().into(), ctx.tree().clone(), true);
+        let shared = new_group(spec, ctx.name().into(), ctx.tree().clone(), true);
         let _ = ctx.inner.set_sub(shared.clone());
-        (OpenGroup(shared.clone()), OpenGroupTask { shared, rx })
+        (OpenGroup(shared.clone()), OpenGroupTask { shared })
     }
 
     /// The group's distinguished name.
@@ -427,7 +429,7 @@ impl OpenGroup {
     /// (as `Stopping`) until it has ended.
     pub(crate) fn state_of(&self, name: &str) -> Option<NodeState> {
         let mut st = self.0.lock();
-        if st.take_signals() {
+        if st.take_notes() {
             self.0.poke();
         }
         let i = st.slot_of(name)?;
@@ -507,6 +509,6 @@ impl Removal {
 impl OpenGroupTask {
     /// Runs the group until it ends; `ctx` is the incarnation that runs it.
     pub(crate) async fn run(self, ctx: Context) -> Result<(), Error> {
-        run_group(self.shared, self.rx, Some(ctx)).await
+        run_group(self.shared, Some(ctx)).await
     }
 }

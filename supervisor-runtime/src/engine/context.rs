@@ -8,7 +8,7 @@ use std::task::{Poll, Waker};
 use tokio::time::Instant;
 
 use super::added::SpawnedSet;
-use super::group::{GroupShared, Link, Signal, SignalKind};
+use super::group::{GroupShared, Link, Note};
 use super::runnable::Runnable;
 use super::tree::TreeShared;
 use super::ChildSpec;
@@ -324,11 +324,12 @@ impl Context {
         let link = &self.inner.link;
         // The last of the group's children to become healthy wakes it: the
         // group may be healthy now.
-        let last = self.unpend() && link.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+        let last = self.unpend()
+            && link.pending.fetch_sub(1, Ordering::AcqRel) == 1
+            && !link.reported.load(Ordering::Acquire);
         let wake = last || prev & PROMPT != 0 || link.tree.listening();
-        link.signal(
-            Signal {
-                kind: SignalKind::Healthy,
+        link.post(
+            Note::Healthy {
                 idx: self.inner.idx,
                 gen: self.inner.gen,
             },
@@ -355,9 +356,8 @@ impl Context {
         }
         let link = &self.inner.link;
         let wake = prev & PROMPT != 0 || link.tree.listening();
-        link.signal(
-            Signal {
-                kind: SignalKind::Done,
+        link.post(
+            Note::Done {
                 idx: self.inner.idx,
                 gen: self.inner.gen,
             },
@@ -512,9 +512,8 @@ impl Context {
         self.force_error(err);
         // Through the same list as the ending, so that a failure signalled
         // before the incarnation returns is applied before its ending.
-        self.inner.link.signal(
-            Signal {
-                kind: SignalKind::Fail,
+        self.inner.link.post(
+            Note::Fail {
                 idx: self.inner.idx,
                 gen: self.inner.gen,
             },
@@ -564,6 +563,11 @@ impl Context {
         };
         if let Some((_, waker)) = first {
             waker.wake();
+        }
+        // The group this node runs (or the set of children it spawned)
+        // stops its children and ends.
+        if let Some(sub) = self.inner.sub() {
+            sub.stop();
         }
         if let Some(extra) = self.inner.lazy.get().map(|l| &l.extra) {
             let (callbacks, more) = {

@@ -47,7 +47,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -62,10 +61,21 @@ use super::tree::TreeShared;
 use super::{ChildSpec, Spec};
 use crate::error::Error;
 
-/// What a child's task tells its group.
-pub(crate) enum Msg {
-    /// Signals or endings are waiting in the link's list.
-    Signals,
+/// What reaches a group's task: from its children (signals, endings),
+/// from its own helpers (a gate's answer), and from outside (stop, a child
+/// added, a spawned set sealed).
+pub(crate) enum Note {
+    /// Incarnation `gen` of child `idx` is healthy.
+    Healthy { idx: u32, gen: u32 },
+    /// Incarnation `gen` of child `idx` has done its job.
+    Done { idx: u32, gen: u32 },
+    /// Incarnation `gen` of child `idx` failed while running (a wrong-order
+    /// signal, a failed set of spawned children): stop it; its ending is a
+    /// failure.
+    Fail { idx: u32, gen: u32 },
+    /// The task of incarnation `gen` of child `idx` has ended (with the
+    /// children it spawned).
+    Exit { idx: u32, gen: u32, end: TaskEnd },
     /// The gate answered about the restart of incarnation `gen` of child `idx`.
     Gate {
         idx: u32,
@@ -83,19 +93,22 @@ pub(crate) enum Msg {
 
 /// What the children of one group incarnation hold to reach it.
 pub(crate) struct Link {
-    pub(crate) tx: UnboundedSender<Msg>,
     /// The group's distinguished name; children are named `<name>.<child>`.
     pub(crate) name: Arc<str>,
     pub(crate) tree: Arc<TreeShared>,
-    /// `healthy` and `done` signals not yet taken by the group's task.
-    /// A list rather than a message each, taken at the start of every turn
-    /// of the group: a thousand children becoming healthy at once cost the
-    /// group one turn, not a thousand.
-    signals: Mutex<Signals>,
+    /// Notes not yet taken by the group's task, taken all at once at the
+    /// start of each of its turns, in order: a thousand children becoming
+    /// healthy (or ending) at once cost the group one turn, not a thousand.
+    mail: Mutex<Mailbox>,
+    /// Wakes the group's task (a permit is kept if it is not waiting).
+    wake: Notify,
     /// Incarnations started and counted on to signal `healthy` (or end)
     /// that have not yet: when the last one does, the group is woken, since
     /// it may now be healthy itself.
     pub(crate) pending: AtomicU32,
+    /// The group has reported `healthy` (once per incarnation): the last of
+    /// its children to become healthy no longer needs to wake it.
+    pub(crate) reported: AtomicBool,
     /// Incarnations whose task has not reported its ending yet.
     pub(crate) running: AtomicU32,
     /// The group is stopping all its children with no order among them:
@@ -105,70 +118,42 @@ pub(crate) struct Link {
     pub(crate) quiet_endings: AtomicBool,
 }
 
-/// The signals waiting for the group's task, and whether it was woken for them.
+/// The notes waiting for the group's task, and whether it was woken for them.
 #[derive(Default)]
-struct Signals {
-    list: Vec<Signal>,
+struct Mailbox {
+    notes: Vec<Note>,
     woken: bool,
 }
 
-/// What an incarnation tells its group through the link's list.
-pub(crate) struct Signal {
-    pub(crate) kind: SignalKind,
-    pub(crate) idx: u32,
-    pub(crate) gen: u32,
-}
-
-/// Which signal.
-pub(crate) enum SignalKind {
-    Healthy,
-    Done,
-    /// It failed while running (a wrong-order signal, a failed set of
-    /// spawned children): stop it; its ending is a failure.
-    Fail,
-    /// The incarnation's task has ended (with the children it spawned).
-    Exit(TaskEnd),
-}
-
 impl Link {
-    /// Queues a signal for the group's task. `wake`: the group must see it
-    /// now (a sibling waits for it, someone follows the events, the group
-    /// may be healthy now); otherwise the group applies it at its next turn
-    /// (or when a snapshot is taken). Signals and the ending of one
-    /// incarnation keep their order: every turn takes the signals before it
-    /// looks at its messages.
-    pub(crate) fn signal(&self, s: Signal, wake: bool) {
-        let mut q = self.signals.lock().unwrap_or_else(|p| p.into_inner());
-        q.list.push(s);
-        let wake = wake && !std::mem::replace(&mut q.woken, true);
-        drop(q);
+    /// Leaves a note for the group's task. `wake`: the group must see it now
+    /// (a sibling waits for it, someone follows the events, the group may be
+    /// healthy now, or it is not a child's signal at all); otherwise the
+    /// group takes it at its next turn, or a snapshot does. Notes keep their
+    /// order: the signals of an incarnation come before its ending.
+    pub(crate) fn post(&self, note: Note, wake: bool) {
+        let mut m = self.mail.lock().unwrap_or_else(|p| p.into_inner());
+        m.notes.push(note);
+        let wake = wake && !std::mem::replace(&mut m.woken, true);
+        drop(m);
         if wake {
-            // The group may be gone (the tree ended): nothing listens then.
-            let _ = self.tx.send(Msg::Signals);
+            self.wake.notify_one();
         }
     }
 
-    /// The task of incarnation `gen` of child `idx` has ended: queued like
-    /// a signal, after every signal of that incarnation.
+    /// The task of incarnation `gen` of child `idx` has ended.
     pub(crate) fn exit(&self, idx: u32, gen: u32, end: TaskEnd) {
         let last = self.running.fetch_sub(1, Ordering::AcqRel) == 1;
         let wake = last || !self.quiet_endings.load(Ordering::Acquire) || self.tree.listening();
-        self.signal(
-            Signal {
-                kind: SignalKind::Exit(end),
-                idx,
-                gen,
-            },
-            wake,
-        );
+        self.post(Note::Exit { idx, gen, end }, wake);
     }
 
-    /// Takes the queued signals into `buf` (empty), leaving `buf`'s
+    /// Takes the waiting notes into `buf` (empty), leaving `buf`'s
     /// allocation for the next ones.
-    pub(crate) fn take_signals(&self, buf: &mut Vec<Signal>) {
-        let mut q = self.signals.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::swap(&mut q.list, buf);
-        q.woken = false;
+    pub(crate) fn take_notes(&self, buf: &mut Vec<Note>) {
+        let mut m = self.mail.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut m.notes, buf);
+        m.woken = false;
     }
 }
 
@@ -200,35 +185,38 @@ impl GroupShared {
 
     /// Wakes the group's task to look at its work list.
     pub(crate) fn poke(&self) {
-        let _ = self.link.tx.send(Msg::Poke);
+        self.link.post(Note::Poke, true);
+    }
+
+    /// Asks the group to stop every child and end.
+    pub(crate) fn stop(&self) {
+        self.link.post(Note::Stop, true);
     }
 }
 
-/// Creates a group incarnation: its shared state and its message channel.
-/// `open`: it takes children at runtime.
+/// Creates a group incarnation. `open`: it takes children at runtime.
 pub(crate) fn new_group(
     spec: Arc<Spec>,
     name: Arc<str>,
     tree: Arc<TreeShared>,
     open: bool,
-) -> (Arc<GroupShared>, UnboundedReceiver<Msg>) {
-    let (tx, rx) = mpsc::unbounded_channel();
+) -> Arc<GroupShared> {
     let link = Arc::new(Link {
-        tx,
         name,
         tree,
-        signals: Mutex::new(Signals::default()),
+        mail: Mutex::new(Mailbox::default()),
+        wake: Notify::new(),
         pending: AtomicU32::new(0),
+        reported: AtomicBool::new(false),
         running: AtomicU32::new(0),
         quiet_endings: AtomicBool::new(false),
     });
-    let shared = Arc::new(GroupShared {
+    Arc::new(GroupShared {
         state: Mutex::new(GroupState::new(link.clone(), spec, open)),
         link,
         ended: Notify::new(),
         notes: Mutex::new(Vec::new()),
-    });
-    (shared, rx)
+    })
 }
 
 /// Aborts the children of a group whose task is dropped before it finished.
@@ -251,28 +239,22 @@ impl Drop for AbortOnDrop {
 ///
 /// Everything reaches the task through its channel (and its one timer), so
 /// that a turn polls one future, not one per source of work.
-pub(crate) async fn run_group(
-    shared: Arc<GroupShared>,
-    mut rx: UnboundedReceiver<Msg>,
-    own: Option<Context>,
-) -> Result<(), Error> {
+pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) -> Result<(), Error> {
     let mut guard = AbortOnDrop(Some(shared.clone()));
-    if let Some(own) = &own {
-        let tx = shared.link.tx.clone();
-        own.on_cancel(move || {
-            let _ = tx.send(Msg::Stop);
-        });
-    }
+    let link = shared.link.clone();
     let sleep = tokio::time::sleep_until(Instant::now());
     tokio::pin!(sleep);
     let mut sleep_at: Option<Instant> = None;
-    let mut stopping;
-    let mut batch: Vec<Msg> = Vec::new();
     loop {
-        let (to_cancel, next, finished) = {
+        let (to_cancel, next, finished, stopping) = {
             let mut st = shared.lock();
+            st.turn();
+            st.take_notes();
+            if sleep_at.is_some_and(|t| t <= st.now) {
+                sleep_at = None;
+            }
+            st.fire_timers();
             st.pump(own.as_ref());
-            stopping = st.stopping;
             if st
                 .added
                 .as_mut()
@@ -284,6 +266,7 @@ pub(crate) async fn run_group(
                 std::mem::take(&mut st.to_cancel),
                 st.timers.next_deadline().map(|s| st.instant(s)),
                 st.finished(),
+                st.stopping,
             )
         };
         // Outside the lock: cancellation runs user callbacks (`on_cancel`).
@@ -313,24 +296,9 @@ pub(crate) async fn run_group(
         }
         tokio::select! {
             biased;
-            n = rx.recv_many(&mut batch, 256) => {
-                let mut st = shared.lock();
-                st.turn();
-                st.take_signals();
-                if n == 0 {
-                    // Cannot happen while the state holds a sender; end cleanly anyway.
-                    st.stop_all();
-                }
-                for msg in batch.drain(..) {
-                    st.handle(msg);
-                }
-            }
+            _ = link.wake.notified() => {}
             _ = &mut sleep, if sleep_at.is_some() => {
                 sleep_at = None;
-                let mut st = shared.lock();
-                st.turn();
-                st.take_signals();
-                st.fire_timers();
             }
         }
     }
@@ -351,14 +319,14 @@ impl super::runnable::sealed::Sealed for GroupRunnable {}
 
 impl Runnable for GroupRunnable {
     fn __spawn(&self, ctx: Context) -> AbortHandle {
-        let (shared, rx) = new_group(
+        let shared = new_group(
             self.spec.clone(),
             ctx.name().into(),
             ctx.tree().clone(),
             false,
         );
         let _ = ctx.inner.set_sub(shared.clone());
-        incarnation::spawn(ctx, move |ctx| run_group(shared, rx, Some(ctx)))
+        incarnation::spawn(ctx, move |ctx| run_group(shared, Some(ctx)))
     }
 
     fn __is_group(&self) -> bool {

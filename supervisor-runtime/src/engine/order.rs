@@ -276,6 +276,18 @@ impl GroupState {
         self.work.extend(batch.iter().copied().filter(|&i| i >= n));
     }
 
+    /// Whether child `i` restarts alone (its restart set is itself).
+    pub(crate) fn restarts_alone(&self, i: u32) -> bool {
+        let n = self.spec.children.len() as u32;
+        i >= n
+            || n == 1
+            || match self.spec.strategy {
+                Strategy::OneForOne => true,
+                Strategy::OneForAll => false,
+                Strategy::RestForOne => self.dependents(i).is_empty(),
+            }
+    }
+
     /// The siblings that restart with child `i`, by strategy.
     pub(crate) fn restart_set(&self, i: u32) -> Vec<u32> {
         let n = self.spec.children.len() as u32;

@@ -190,9 +190,15 @@ impl GroupState {
             at = at.max(p);
         }
         let at_stamp = self.stamp_of(at);
-        let members = self.restart_set(i);
+        let many;
+        let members: &[u32] = if self.restarts_alone(i) {
+            std::slice::from_ref(&i)
+        } else {
+            many = self.restart_set(i);
+            &many
+        };
         let batch = members.len() > 1;
-        for &m in &members {
+        for &m in members {
             let temporary = m != i && self.child_spec(m).restart() == Restart::Temporary;
             if temporary {
                 // Never restarted, not even with its group (OTP); but the

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::added::Added;
 use super::budget::RestartBudget;
 use super::context::Context;
-use super::group::{Link, Msg, Signal, SignalKind};
+use super::group::{Link, Note};
 use super::metrics;
 use super::slot::{Slot, Stamp};
 use super::timers::Timers;
@@ -66,8 +66,8 @@ pub(crate) struct GroupState {
     /// clock read costs more than most of what a turn does per child), and
     /// used for every timestamp and deadline the turn sets.
     pub(crate) now: Instant,
-    /// An empty buffer with room, swapped with the link's list of signals.
-    signals: Vec<Signal>,
+    /// An empty buffer with room, swapped with the link's notes.
+    notes: Vec<Note>,
     /// `now` as a [`Stamp`], the way slots keep times.
     pub(crate) stamp: Stamp,
     /// When this incarnation began: stamps count from here.
@@ -100,7 +100,7 @@ impl GroupState {
             hold_healthy: false,
             added: open.then(Added::open),
             now,
-            signals: Vec::new(),
+            notes: Vec::new(),
             stamp: Stamp(0),
             base: now,
         }
@@ -241,82 +241,82 @@ impl GroupState {
                 && (self.is_open() || !self.slots.is_empty())
             {
                 self.healthy_sent = true;
+                self.link
+                    .reported
+                    .store(true, std::sync::atomic::Ordering::Release);
                 own.healthy();
             }
         }
     }
 
-    /// Applies one message of a child's task.
-    pub(crate) fn handle(&mut self, msg: Msg) {
-        match msg {
-            // Taken at the start of the turn.
-            Msg::Signals => {}
-            Msg::Gate { idx, gen, answer } => self.on_gate(idx, gen, answer),
-            Msg::Stop => self.stop_all(),
-            Msg::Poke => {}
-            Msg::Seal => {
-                if let Some(a) = &mut self.added {
-                    a.open = false;
-                }
-            }
-        }
-    }
-
-    /// Applies the signals and endings the children queued since the last
-    /// turn. Returns whether it applied an ending (whose consequences, a
-    /// restart or a stop, want a turn of the group's task).
-    pub(crate) fn take_signals(&mut self) -> bool {
-        let mut buf = std::mem::take(&mut self.signals);
-        self.link.take_signals(&mut buf);
+    /// Applies the notes left since the last turn, in order. Returns
+    /// whether it applied an ending (whose consequences, a restart or a
+    /// stop, want a turn of the group's task).
+    pub(crate) fn take_notes(&mut self) -> bool {
+        let mut buf = std::mem::take(&mut self.notes);
+        self.link.clone().take_notes(&mut buf);
         let mut ended = false;
-        for s in buf.drain(..) {
-            match s.kind {
-                SignalKind::Exit(end) => {
+        for note in buf.drain(..) {
+            match note {
+                Note::Healthy { idx, gen } => self.on_healthy(idx, gen),
+                Note::Done { idx, gen } => self.on_done(idx, gen),
+                Note::Fail { idx, gen } => self.on_fail(idx, gen),
+                Note::Exit { idx, gen, end } => {
                     ended = true;
-                    self.on_exit(s.idx, s.gen, end);
+                    self.on_exit(idx, gen, end);
                 }
-                kind => self.on_signal(kind, s.idx, s.gen),
+                Note::Gate { idx, gen, answer } => self.on_gate(idx, gen, answer),
+                Note::Stop => self.stop_all(),
+                Note::Poke => {}
+                Note::Seal => {
+                    if let Some(a) = &mut self.added {
+                        a.open = false;
+                    }
+                }
             }
         }
-        // Kept for the next signals, unless a burst made it large.
+        // Kept for the next notes, unless a burst made it large.
         if buf.capacity() <= 256 {
-            self.signals = buf;
+            self.notes = buf;
         }
         ended
     }
 
-    /// Applies a `healthy` or `done` signal of an incarnation (ignored once
-    /// that incarnation is being stopped or has ended).
-    fn on_signal(&mut self, kind: SignalKind, idx: u32, gen: u32) {
-        if let SignalKind::Fail = kind {
-            if self
-                .slots
-                .get(idx as usize)
-                .is_some_and(|s| s.gen() == gen && s.running())
-            {
-                self.mutate(idx, |s| s.fail_requested());
-                self.request_stop(idx);
-            }
-            return;
+    /// Incarnation `gen` of child `idx` is healthy (ignored once it is
+    /// being stopped or has ended).
+    fn on_healthy(&mut self, idx: u32, gen: u32) {
+        if self.is_current(idx, gen) && self.slots[idx as usize].state() == NodeState::Starting {
+            let now = self.stamp;
+            self.mutate(idx, |s| s.transition_to_healthy(now));
+            self.set_state(idx, NodeState::Healthy, None, None);
+            tracing::info!(node = %self.log_name(idx), "healthy");
+            self.watch(idx);
+            self.wake_dependents(idx);
         }
-        if !self.is_current(idx, gen) {
-            return;
+    }
+
+    /// Incarnation `gen` of child `idx` has done its job.
+    fn on_done(&mut self, idx: u32, gen: u32) {
+        if self.is_current(idx, gen)
+            && matches!(
+                self.slots[idx as usize].state(),
+                NodeState::Starting | NodeState::Healthy
+            )
+        {
+            self.set_state(idx, NodeState::Done, None, None);
+            self.wake_dependents(idx);
         }
-        let state = self.slots[idx as usize].state();
-        match kind {
-            SignalKind::Healthy if state == NodeState::Starting => {
-                let now = self.stamp;
-                self.mutate(idx, |s| s.transition_to_healthy(now));
-                self.set_state(idx, NodeState::Healthy, None, None);
-                tracing::info!(node = %self.log_name(idx), "healthy");
-                self.watch(idx);
-                self.wake_dependents(idx);
-            }
-            SignalKind::Done if matches!(state, NodeState::Starting | NodeState::Healthy) => {
-                self.set_state(idx, NodeState::Done, None, None);
-                self.wake_dependents(idx);
-            }
-            _ => {}
+    }
+
+    /// Incarnation `gen` of child `idx` failed while running: stop it.
+    fn on_fail(&mut self, idx: u32, gen: u32) {
+        if self
+            .slots
+            .get(idx as usize)
+            .is_some_and(|s| s.gen() == gen && s.running())
+        {
+            self.mutate(idx, |s| s.fail_requested());
+            self.request_stop(idx);
         }
     }
 

@@ -9,7 +9,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
-use super::group::{group_runnable, new_group, run_group, GroupShared, Msg};
+use super::group::{group_runnable, new_group, run_group, GroupShared};
 use super::incarnation;
 use super::runnable::Runnable;
 use super::signals::Signals;
@@ -221,14 +221,14 @@ impl Tree {
         let top = match self.root {
             Ok(spec) => {
                 let top = Arc::new(Spec::top(&spec.name, group_runnable(spec.clone())));
-                let (top, rx) = new_group(top, "".into(), shared.clone(), false);
+                let top = new_group(top, "".into(), shared.clone(), false);
                 let task_top = top.clone();
                 let task_shared = shared.clone();
                 let task_completion = completion.clone();
-                let stop_tx = top.link.tx.clone();
+                let stop_top = top.clone();
                 tokio::spawn(async move {
                     let run = async {
-                        let _ = run_group(task_top.clone(), rx, None).await;
+                        let _ = run_group(task_top.clone(), None).await;
                         task_shared.begin_shutdown();
                     };
                     // The shutdown (or `token()` cancelled from outside):
@@ -236,7 +236,7 @@ impl Tree {
                     let watch = async {
                         task_shared.token.cancelled().await;
                         task_shared.stopping.store(true, Ordering::Release);
-                        let _ = stop_tx.send(Msg::Stop);
+                        stop_top.stop();
                     };
                     tokio::join!(run, watch);
                     let result = final_result(&task_shared, &task_top);

@@ -36,7 +36,7 @@ fn walk(top: &Arc<GroupShared>, f: &mut dyn FnMut(&Visit<'_>)) {
         let mut st = g.lock();
         // Signals its children queued without waking it are part of "now";
         // an ending applied here wants a turn of the group's task.
-        if st.take_signals() {
+        if st.take_notes() {
             g.poke();
         }
         let mut o = st.spec.order.clone();
