@@ -134,7 +134,9 @@ struct Extra {
 #[derive(Default)]
 struct Waiting {
     next: u32,
-    first: Option<(u32, Waker)>,
+    /// The key of `first`.
+    first_key: u32,
+    first: Option<Waker>,
 }
 
 /// When an incarnation with a watchdog last called [`Context::alive`]:
@@ -194,8 +196,8 @@ impl std::future::Future for Cancelled<'_> {
         }
         let waker = cx.waker();
         match self.key {
-            Some(k) => match &mut w.first {
-                Some((fk, fw)) if *fk == k => {
+            Some(k) => match (w.first_key == k, &mut w.first) {
+                (true, Some(fw)) => {
                     if !fw.will_wake(waker) {
                         fw.clone_from(waker);
                     }
@@ -213,7 +215,8 @@ impl std::future::Future for Cancelled<'_> {
                 let k = w.next;
                 w.next = w.next.wrapping_add(1);
                 if w.first.is_none() {
-                    w.first = Some((k, waker.clone()));
+                    w.first = Some(waker.clone());
+                    w.first_key = k;
                 } else {
                     let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
                     e.more.push((k, waker.clone()));
@@ -232,7 +235,7 @@ impl Drop for Cancelled<'_> {
         };
         let inner = &self.ctx.inner;
         let mut w = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        if w.first.as_ref().is_some_and(|(fk, _)| *fk == k) {
+        if w.first.is_some() && w.first_key == k {
             w.first = None;
             return;
         }
@@ -280,17 +283,50 @@ impl Context {
                 idx,
                 gen,
                 base,
-                flags: AtomicU8::new(
-                    if auto_healthy {
-                        HEALTHY | AUTO_HEALTHY
-                    } else {
-                        PENDING
-                    } | if prompt { PROMPT } else { 0 },
-                ),
+                flags: AtomicU8::new(Self::initial_flags(auto_healthy, prompt)),
                 waiting: Mutex::new(Waiting::default()),
                 lazy: OnceLock::new(),
             }),
         }
+    }
+
+    /// The context of a new incarnation, made from `old` (the context of
+    /// the slot's last one) when nothing else holds it any more: the same
+    /// allocation, every field set anew, so that a restart costs no
+    /// allocation of its context. `Err(old)` when a clone is still held
+    /// (a task the last incarnation left behind): it cannot be reused, or
+    /// that clone could speak for the new incarnation.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn renew(
+        mut old: Context,
+        local: &Arc<str>,
+        idx: u32,
+        gen: u32,
+        base: u32,
+        auto_healthy: bool,
+        prompt: bool,
+    ) -> Result<Self, Context> {
+        let Some(inner) = Arc::get_mut(&mut old.inner) else {
+            return Err(old);
+        };
+        if !Arc::ptr_eq(&inner.local, local) {
+            inner.local = local.clone();
+        }
+        inner.idx = idx;
+        inner.gen = gen;
+        inner.base = base;
+        *inner.flags.get_mut() = Self::initial_flags(auto_healthy, prompt);
+        *inner.waiting.get_mut().unwrap_or_else(|p| p.into_inner()) = Waiting::default();
+        drop(inner.lazy.take());
+        Ok(old)
+    }
+
+    fn initial_flags(auto_healthy: bool, prompt: bool) -> u8 {
+        (if auto_healthy {
+            HEALTHY | AUTO_HEALTHY
+        } else {
+            PENDING
+        }) | if prompt { PROMPT } else { 0 }
     }
 
     /// The node's distinguished name: its ancestors' names joined with `.`,
@@ -561,7 +597,7 @@ impl Context {
             let mut w = self.inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
             w.first.take()
         };
-        if let Some((_, waker)) = first {
+        if let Some(waker) = first {
             waker.wake();
         }
         // The group this node runs (or the set of children it spawned)

@@ -44,8 +44,10 @@
 //! | `walk.rs` | the walks that make snapshots and shutdown reports |
 //! | `signals.rs` | the signals that stop `run_until_signal` |
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -100,8 +102,8 @@ pub(crate) struct Link {
     /// start of each of its turns, in order: a thousand children becoming
     /// healthy (or ending) at once cost the group one turn, not a thousand.
     mail: Mutex<Mailbox>,
-    /// Wakes the group's task (a permit is kept if it is not waiting).
-    wake: Notify,
+    /// Wakes the group's task.
+    wake: Wake,
     /// Incarnations started and counted on to signal `healthy` (or end)
     /// that have not yet: when the last one does, the group is woken, since
     /// it may now be healthy itself.
@@ -116,6 +118,45 @@ pub(crate) struct Link {
     /// events), so that a thousand children stopping cost the group a few
     /// turns, not a thousand.
     pub(crate) quiet_endings: AtomicBool,
+}
+
+/// Wakes the one task of a group: a flag and the task's waker. What a
+/// group needs of a `Notify` (one waiter, a wake-up that is not lost when
+/// it is not waiting) at a fraction of the cost.
+#[derive(Default)]
+struct Wake {
+    woken: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Wake {
+    fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Resolves once `wake` was called since the last time it resolved.
+    fn woken(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.woken.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            let mut w = self.waker.lock().unwrap_or_else(|p| p.into_inner());
+            // Checked again under the lock: `wake` sets the flag before it
+            // takes the waker, so either it finds this one or this sees it.
+            if self.woken.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            match &mut *w {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+    }
 }
 
 /// The notes waiting for the group's task, and whether it was woken for them.
@@ -137,7 +178,7 @@ impl Link {
         let wake = wake && !std::mem::replace(&mut m.woken, true);
         drop(m);
         if wake {
-            self.wake.notify_one();
+            self.wake.wake();
         }
     }
 
@@ -205,7 +246,7 @@ pub(crate) fn new_group(
         name,
         tree,
         mail: Mutex::new(Mailbox::default()),
-        wake: Notify::new(),
+        wake: Wake::default(),
         pending: AtomicU32::new(0),
         reported: AtomicBool::new(false),
         running: AtomicU32::new(0),
@@ -296,7 +337,7 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
         }
         tokio::select! {
             biased;
-            _ = link.wake.notified() => {}
+            _ = link.wake.woken() => {}
             _ = &mut sleep, if sleep_at.is_some() => {
                 sleep_at = None;
             }

@@ -72,16 +72,26 @@ impl GroupState {
             self.link.pending.fetch_add(1, Ordering::AcqRel);
         }
         self.link.running.fetch_add(1, Ordering::AcqRel);
-        let ctx = Context::new(
-            self.link.clone(),
-            spec.name.clone(),
-            i,
-            gen,
-            slot.base(),
-            auto,
-            prompt,
-        );
+        let base = slot.base();
         let again = slot.incarnation() > 0;
+        let old = self.slots[i as usize].take_ctx();
+        let spec = self.child_spec(i);
+        let ctx = old
+            .ok_or(())
+            .and_then(|old| {
+                Context::renew(old, &spec.name, i, gen, base, auto, prompt).map_err(drop)
+            })
+            .unwrap_or_else(|()| {
+                Context::new(
+                    self.link.clone(),
+                    spec.name.clone(),
+                    i,
+                    gen,
+                    base,
+                    auto,
+                    prompt,
+                )
+            });
         let abort = super::spawn_child(&spec.runnable, ctx.clone());
         if again {
             super::metrics::restarted(&self.link.name, &spec.name);
@@ -266,13 +276,12 @@ impl GroupState {
     pub(crate) fn batch_ended(&mut self) {
         let batch = std::mem::take(&mut self.batch);
         let n = self.spec.children.len() as u32;
-        self.work.extend(
-            self.spec
-                .order
-                .iter()
-                .copied()
-                .filter(|i| batch.contains(i)),
-        );
+        let again: Vec<u32> = self
+            .spec
+            .start_order()
+            .filter(|i| batch.contains(i))
+            .collect();
+        self.work.extend(again);
         self.work.extend(batch.iter().copied().filter(|&i| i >= n));
     }
 

@@ -81,7 +81,9 @@ pub(crate) struct Slot {
     at: Stamp,
     /// When `state` last changed.
     since: Stamp,
-    last_error: Option<SharedError>,
+    /// Boxed: one pointer in every slot, a second allocation only for a
+    /// child that has failed.
+    last_error: Option<Box<SharedError>>,
 }
 
 /// What the flags said when an incarnation's ending was received.
@@ -220,8 +222,13 @@ impl Slot {
         self.ctx.as_ref()
     }
 
+    /// Takes the context of the last incarnation (a new one is starting).
+    pub(crate) fn take_ctx(&mut self) -> Option<Context> {
+        self.ctx.take()
+    }
+
     pub(crate) fn last_error(&self) -> Option<&SharedError> {
-        self.last_error.as_ref()
+        self.last_error.as_deref()
     }
 
     /// The restart delay has not passed yet.
@@ -321,7 +328,7 @@ impl Slot {
 
     /// Records the error it ended with.
     pub(crate) fn set_error(&mut self, e: SharedError) {
-        self.last_error = Some(e);
+        self.last_error = Some(Box::new(e));
     }
 
     /// It should start again, not before `at`.

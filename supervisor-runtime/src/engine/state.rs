@@ -41,6 +41,9 @@ pub(crate) struct GroupState {
     unsettled: usize,
     /// Children whose turn may have come: to try to stop, then to start.
     pub(crate) work: VecDeque<u32>,
+    /// How many of the spec's children, in start order, the first turns
+    /// have tried to start (instead of a work list of all of them).
+    initial: u32,
     /// Siblings that restart together: none starts again until every one of
     /// them has ended, so that no two incarnations of a node overlap.
     pub(crate) batch: Vec<u32>,
@@ -83,7 +86,8 @@ impl GroupState {
         slots.resize_with(n, || Slot::new(Stamp(0)));
         GroupState {
             link,
-            work: spec.order.iter().copied().collect(),
+            work: VecDeque::new(),
+            initial: 0,
             budget: RestartBudget::new(spec.intensity, spec.decay),
             spec,
             slots,
@@ -219,6 +223,12 @@ impl GroupState {
     /// `own`, the context of the node that runs the group, if any).
     pub(crate) fn pump(&mut self, own: Option<&Context>) {
         loop {
+            while (self.initial as usize) < self.spec.children.len() {
+                let i = self.spec.start_order_at(self.initial);
+                self.initial += 1;
+                self.try_stop(i);
+                self.try_start(i);
+            }
             while let Some(i) = self.work.pop_front() {
                 self.try_stop(i);
                 self.try_start(i);

@@ -39,7 +39,7 @@ fn walk(top: &Arc<GroupShared>, f: &mut dyn FnMut(&Visit<'_>)) {
         if st.take_notes() {
             g.poke();
         }
-        let mut o = st.spec.order.clone();
+        let mut o: Vec<u32> = st.spec.start_order().collect();
         o.extend(st.spec.children.len() as u32..st.slots.len() as u32);
         o
     }

@@ -263,6 +263,12 @@ fn order<R>(g: &GroupDecl<R>, path: &str) -> Result<(Vec<Vec<u32>>, Vec<u32>), E
         }
         invalid(path, &format!("`after` edges form a cycle: {s}"))
     })?;
+    // The children's own order needs no list.
+    let order = if order.iter().enumerate().all(|(k, &i)| k as u32 == i) {
+        Vec::new()
+    } else {
+        order
+    };
     Ok((deps, order))
 }
 

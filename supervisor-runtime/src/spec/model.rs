@@ -33,11 +33,28 @@ pub(crate) struct GroupSpec<R: 'static> {
     pub(crate) deps: Edges,
     /// `dependents.get(i)`: siblings that list `i` in their deps.
     pub(crate) dependents: Edges,
-    /// A start order consistent with `deps` (stop order is its reverse).
+    /// A start order consistent with `deps` (stop order is its reverse);
+    /// empty when it is the children's own order (the common case: no
+    /// memory spent on it).
     pub(crate) order: Vec<u32>,
 }
 
 impl<R: 'static> GroupSpec<R> {
+    /// The children in start order.
+    pub(crate) fn start_order(&self) -> impl Iterator<Item = u32> + '_ {
+        let own = self.order.is_empty().then_some(0..self.children.len() as u32);
+        own.into_iter().flatten().chain(self.order.iter().copied())
+    }
+
+    /// The `k`-th child in start order.
+    pub(crate) fn start_order_at(&self, k: u32) -> u32 {
+        if self.order.is_empty() {
+            k
+        } else {
+            self.order[k as usize]
+        }
+    }
+
     /// A group with no children of its own: every child is added at runtime
     /// (the children spawned by a node, a dynamic group).
     pub(crate) fn runtime(strategy: Strategy, intensity: Intensity, backoff: Backoff) -> Self {
@@ -68,21 +85,18 @@ impl<R: 'static> GroupSpec<R> {
         };
         let mut spec = Self::runtime(Strategy::OneForOne, Intensity::Unlimited, Backoff::None);
         spec.children = vec![ChildSpec::with_opts(root_name.into(), root, opts)];
-        spec.order = vec![0];
         spec
     }
 
     /// The children of one `ctx.spawn_group`: they restart together
     /// (one_for_all), in the order given.
     pub(crate) fn spawned_set(children: Vec<ChildSpec<R>>) -> Self {
-        let n = children.len() as u32;
         let mut spec = Self::runtime(
             Strategy::OneForAll,
             Intensity::default(),
             Backoff::default(),
         );
         spec.children = children;
-        spec.order = (0..n).collect();
         spec
     }
 }
