@@ -42,7 +42,10 @@ pub(crate) struct GroupSpec<R: 'static> {
 impl<R: 'static> GroupSpec<R> {
     /// The children in start order.
     pub(crate) fn start_order(&self) -> impl Iterator<Item = u32> + '_ {
-        let own = self.order.is_empty().then_some(0..self.children.len() as u32);
+        let own = self
+            .order
+            .is_empty()
+            .then_some(0..self.children.len() as u32);
         own.into_iter().flatten().chain(self.order.iter().copied())
     }
 
