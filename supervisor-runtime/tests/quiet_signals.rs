@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use supervisor_runtime::{Child, Context, Group, NodeState};
+use supervisor_runtime::{Child, Context, Group, NodeState, Shutdown};
 use tokio::sync::{mpsc, oneshot};
 
 fn healthy_then_wait() -> impl Fn(
@@ -110,4 +110,54 @@ async fn a_group_of_quiet_children_is_healthy_and_its_next_sibling_starts_at_onc
         "{snap}"
     );
     assert!(h.shutdown().await.is_clean());
+}
+
+/// The same on several worker threads, many times over: the workers' signals
+/// and endings race each other into their group's mailbox. Whichever of them
+/// is counted last must also be the last to post, or the group wakes before
+/// the others' notes are in and never sees them: a group that is never
+/// healthy (`after` never starts), or a stop that waits for a timer (with
+/// `Shutdown::Infinity`, for ever). Each wait is bounded; nothing sleeps.
+#[test]
+fn racing_signals_and_endings_never_leave_a_note_unseen() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for round in 0..40 {
+            let (tx, rx) = oneshot::channel::<()>();
+            let tx = std::sync::Mutex::new(Some(tx));
+            let mut inner = Group::parallel("workers").shutdown(Shutdown::Infinity);
+            for k in 0..1000 {
+                inner = inner.child(
+                    Child::new(format!("w{k}"), healthy_then_wait()).shutdown(Shutdown::Infinity),
+                );
+            }
+            let tree = Group::sequential("app")
+                .group(inner)
+                .child(Child::new("after", move |ctx: Context| {
+                    if let Some(tx) = tx.lock().unwrap().take() {
+                        let _ = tx.send(());
+                    }
+                    async move {
+                        ctx.healthy();
+                        ctx.cancelled().await;
+                        Ok::<(), std::io::Error>(())
+                    }
+                }))
+                .build()
+                .unwrap();
+            let h = tree.start(); // no subscriber
+            tokio::time::timeout(Duration::from_secs(60), rx)
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: `workers` never became healthy"))
+                .unwrap();
+            let report = tokio::time::timeout(Duration::from_secs(60), h.shutdown())
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: the stop missed an ending"));
+            assert!(report.is_clean(), "{report:?}");
+        }
+    });
 }

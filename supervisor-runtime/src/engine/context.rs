@@ -357,20 +357,12 @@ impl Context {
             self.misuse("`ctx.healthy()` called twice in one incarnation");
             return;
         }
-        let link = &self.inner.link;
         // The last of the group's children to become healthy wakes it: the
         // group may be healthy now.
-        let last = self.unpend()
-            && link.pending.fetch_sub(1, Ordering::AcqRel) == 1
-            && !link.reported.load(Ordering::Acquire);
-        let wake = last || prev & PROMPT != 0 || link.tree.listening();
-        link.post(
-            Note::Healthy {
-                idx: self.inner.idx,
-                gen: self.inner.gen,
-            },
-            wake,
-        );
+        let counted = self.unpend();
+        self.inner
+            .link
+            .healthy(self.inner.idx, self.inner.gen, counted, prev & PROMPT != 0);
     }
 
     /// Signals that this incarnation has finished its job: when it then

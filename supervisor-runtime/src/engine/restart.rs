@@ -45,9 +45,7 @@ impl GroupState {
         let done = ctx.as_ref().is_some_and(|c| c.is_done());
         if ctx.as_ref().is_some_and(|c| c.unpend()) {
             // Ended without signalling `healthy`: no longer waited for.
-            self.link
-                .pending
-                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            self.link.unpend_ended();
         }
         let (ending, panic) = classify(end, ended.stop_req, forced, done);
         if let Some(p) = panic {
