@@ -335,3 +335,37 @@ async fn a_dynamic_group_is_healthy_when_its_children_are_or_after_a_bounded_wai
     assert_eq!(t0.elapsed(), Duration::ZERO);
     h.shutdown().await;
 }
+
+/// What a removed child's runnable captured is dropped once `remove`
+/// returns, not kept in its slot until a later child reuses it: a group
+/// that shrinks gives its memory (and its handles, files, connections)
+/// back.
+#[tokio::test(start_paused = true)]
+async fn what_a_removed_child_captured_is_dropped_once_it_has_ended() {
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new();
+    let (h, mut ev) = tree(&jobs, &lab);
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    let held = std::sync::Arc::new(());
+    let captured = held.clone();
+    let t = jobs
+        .add("j", move |ctx: supervisor_runtime::Context| {
+            let _keep = &captured;
+            async move {
+                ctx.healthy();
+                ctx.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            }
+        })
+        .await
+        .unwrap();
+    ev.wait("app.jobs.j", NodeState::Healthy).await;
+    assert_eq!(std::sync::Arc::strong_count(&held), 2);
+    jobs.remove(&t).await.unwrap();
+    assert_eq!(
+        std::sync::Arc::strong_count(&held),
+        1,
+        "the removed child's runnable is still held"
+    );
+    assert!(h.shutdown().await.is_clean());
+}

@@ -168,7 +168,12 @@ impl GroupState {
         // Release what its last incarnation held; the slot is free for reuse.
         self.mutate(i, |s| s.free());
         let local = self.child_spec(i).name.clone();
+        let n = self.spec.children.len();
         let a = self.added();
+        // Its runnable (and what it captured) is not kept for the slot's
+        // next child: a group that shrinks gives the memory back.
+        let spec = &mut a.extra[i as usize - n];
+        *spec = ChildSpec::plain(spec.name.clone(), BoxRunnable::vacant());
         a.forgotten = true;
         a.free.push(i);
         let names = a.group_names.remove(&i).unwrap_or_else(|| vec![local]);

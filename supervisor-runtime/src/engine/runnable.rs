@@ -110,6 +110,22 @@ impl<R: Runnable> sealed::Sealed for WithDefaults<R> {}
 #[derive(Clone)]
 pub struct BoxRunnable(pub(crate) Arc<dyn Runnable>);
 
+impl BoxRunnable {
+    /// What the slot of a removed child holds until it is reused: one
+    /// shared runnable that does nothing, so that the removed child's own
+    /// (and everything its closure captured) is freed at once.
+    pub(crate) fn vacant() -> BoxRunnable {
+        static VACANT: std::sync::OnceLock<BoxRunnable> = std::sync::OnceLock::new();
+        VACANT
+            .get_or_init(|| {
+                BoxRunnable(Arc::new(|_: Context| async {
+                    Ok::<(), std::convert::Infallible>(())
+                }))
+            })
+            .clone()
+    }
+}
+
 impl std::fmt::Debug for BoxRunnable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("BoxRunnable")
