@@ -52,6 +52,11 @@ mod linux {
             Ok("port") => hold_port(),
             Ok(other) => panic!("unknown role {other:?}"),
             Err(_) => {
+                if !supervisor_testkit::harness::should_run_here(
+                    "no_orphans_after_the_supervisor_is_killed",
+                ) {
+                    return;
+                }
                 print!("test no_orphans_after_the_supervisor_is_killed ... ");
                 no_orphans_after_the_supervisor_is_killed();
                 println!("ok");

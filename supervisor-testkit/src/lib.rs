@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod events;
+pub mod harness;
 mod lab;
 mod wait;
 
