@@ -4,10 +4,11 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use tokio::time::Instant;
 
 use super::added::SpawnedSet;
+use super::cancelled::{Cancelled, Waiting};
 use super::group::{GroupShared, Link, Note};
 use super::runnable::Runnable;
 use super::tree::TreeShared;
@@ -81,14 +82,14 @@ pub(crate) struct CtxInner {
     flags: AtomicU8,
     /// The task waiting for this incarnation's cancellation (almost always
     /// exactly one: the incarnation's own); more are kept in `Extra`.
-    waiting: Mutex<Waiting>,
+    pub(super) waiting: Mutex<Waiting>,
     /// What most incarnations never need, allocated on first use: one
     /// pointer per incarnation otherwise.
-    lazy: OnceLock<Box<Lazy>>,
+    pub(super) lazy: OnceLock<Box<Lazy>>,
 }
 
 #[derive(Default)]
-struct Lazy {
+pub(super) struct Lazy {
     name: OnceLock<Box<str>>,
     /// The group this node runs, or the set of children it spawned.
     sub: OnceLock<Arc<GroupShared>>,
@@ -96,11 +97,11 @@ struct Lazy {
     epoch: OnceLock<u64>,
     /// The heartbeat of a node with a watchdog.
     heartbeat: OnceLock<Heartbeat>,
-    extra: Mutex<Extra>,
+    pub(super) extra: Mutex<Extra>,
 }
 
 impl CtxInner {
-    fn lazy(&self) -> &Lazy {
+    pub(super) fn lazy(&self) -> &Lazy {
         self.lazy.get_or_init(Default::default)
     }
 
@@ -116,27 +117,12 @@ impl CtxInner {
 }
 
 #[derive(Default)]
-struct Extra {
+pub(super) struct Extra {
     on_cancel: Vec<Box<dyn FnOnce() + Send>>,
     forced: Option<SharedError>,
     set: Option<SpawnedSet>,
     /// Waiters for the cancellation beyond the first.
-    more: Vec<(u32, Waker)>,
-}
-
-/// Who waits for the cancellation of one incarnation: each waiting
-/// [`Cancelled`] is registered under a key, and removes itself when it is
-/// dropped, so that tasks that waited and moved on leave nothing behind.
-///
-/// Cheaper than a `tokio::sync::Notify` for what a context needs (one
-/// waiter, woken once): a lock without contention, no intrusive list, and a
-/// `Cancelled` of two words instead of a `Notified` of nine.
-#[derive(Default)]
-struct Waiting {
-    next: u32,
-    /// The key of `first`.
-    first_key: u32,
-    first: Option<Waker>,
+    pub(super) more: Vec<(u32, Waker)>,
 }
 
 /// When an incarnation with a watchdog last called [`Context::alive`]:
@@ -163,97 +149,6 @@ impl Heartbeat {
     /// When it was last alive.
     pub(crate) fn last(&self) -> Instant {
         self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
-    }
-}
-
-/// The future of [`Context::cancelled`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Cancelled<'a> {
-    ctx: &'a Context,
-    /// Its registration among the waiters, once it has waited.
-    key: Option<u32>,
-}
-
-impl std::future::Future for Cancelled<'_> {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let inner = &self.ctx.inner;
-        if self.ctx.is_cancelled() {
-            // `cancel` takes (or will take) every registration: nothing to
-            // remove when this future is dropped.
-            self.key = None;
-            return Poll::Ready(());
-        }
-        let mut w = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        // Checked again under the lock: `cancel` sets the flag before it
-        // takes the lock to wake, so either it sees this registration or
-        // this sees its flag.
-        if self.ctx.is_cancelled() {
-            drop(w);
-            self.key = None;
-            return Poll::Ready(());
-        }
-        let waker = cx.waker();
-        match self.key {
-            Some(k) => match (w.first_key == k, &mut w.first) {
-                (true, Some(fw)) => {
-                    if !fw.will_wake(waker) {
-                        fw.clone_from(waker);
-                    }
-                }
-                _ => {
-                    let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some((_, mw)) = e.more.iter_mut().find(|(mk, _)| *mk == k) {
-                        if !mw.will_wake(waker) {
-                            mw.clone_from(waker);
-                        }
-                    }
-                }
-            },
-            None => {
-                let k = w.next;
-                w.next = w.next.wrapping_add(1);
-                if w.first.is_none() {
-                    w.first = Some(waker.clone());
-                    w.first_key = k;
-                } else {
-                    let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
-                    e.more.push((k, waker.clone()));
-                }
-                self.key = Some(k);
-            }
-        }
-        Poll::Pending
-    }
-}
-
-impl Drop for Cancelled<'_> {
-    fn drop(&mut self) {
-        let Some(k) = self.key else {
-            return;
-        };
-        let inner = &self.ctx.inner;
-        let mut w = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        if w.first.is_some() && w.first_key == k {
-            w.first = None;
-            return;
-        }
-        drop(w);
-        if let Some(l) = inner.lazy.get() {
-            let mut e = l.extra.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(pos) = e.more.iter().position(|(mk, _)| *mk == k) {
-                e.more.swap_remove(pos);
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for Cancelled<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cancelled")
-            .field("cancelled", &self.ctx.is_cancelled())
-            .finish()
     }
 }
 
@@ -425,10 +320,7 @@ impl Context {
 
     /// Resolves once this incarnation is asked to stop (at once if it already was).
     pub fn cancelled(&self) -> Cancelled<'_> {
-        Cancelled {
-            ctx: self,
-            key: None,
-        }
+        Cancelled::new(self)
     }
 
     /// Whether this incarnation has been asked to stop.

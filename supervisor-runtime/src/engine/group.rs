@@ -39,10 +39,12 @@
 //! | `added.rs` | children added at runtime: the registry, `ctx.spawn` sets |
 //! | `incarnation.rs` | one incarnation as one task, and how its end is reported |
 //! | `context.rs` | [`Context`], what an incarnation sees of its supervisor |
+//! | `cancelled.rs` | [`Cancelled`](crate::Cancelled): waiting for an incarnation's cancellation |
 //! | `runnable.rs` | [`Runnable`](crate::Runnable), what a node runs |
 //! | `tree.rs` | [`Tree`](crate::Tree) and [`TreeHandle`](crate::TreeHandle): a whole tree, started and stopped |
 //! | `walk.rs` | the walks that make snapshots and shutdown reports |
 //! | `signals.rs` | the signals that stop `run_until_signal` |
+//! | `metrics.rs` | counters and gauges for the `metrics` facade (feature `metrics`; nothing without it) |
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

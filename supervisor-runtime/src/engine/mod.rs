@@ -6,6 +6,7 @@
 
 mod added;
 mod budget;
+mod cancelled;
 mod context;
 mod ending;
 mod group;
@@ -22,7 +23,8 @@ mod tree;
 mod walk;
 
 pub(crate) use added::{BoxFuture, GateAnswer, OpenGroup, Removal, RestartGate, WeakOpenGroup};
-pub use context::{Cancelled, Context};
+pub use cancelled::Cancelled;
+pub use context::Context;
 pub(crate) use group::group_runnable;
 pub(crate) use incarnation::spawn as spawn_incarnation;
 pub(crate) use runnable::sealed::Sealed;

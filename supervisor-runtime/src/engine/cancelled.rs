@@ -1,0 +1,119 @@
+//! Waiting for an incarnation's cancellation: [`Cancelled`], the future of
+//! [`Context::cancelled`], and the list of waiters it registers in. The
+//! other side, waking them, is `Context::cancel`.
+
+use std::task::{Poll, Waker};
+
+use super::context::Context;
+
+/// Who waits for the cancellation of one incarnation: each waiting
+/// [`Cancelled`] is registered under a key, and removes itself when it is
+/// dropped, so that tasks that waited and moved on leave nothing behind.
+///
+/// Cheaper than a `tokio::sync::Notify` for what a context needs (one
+/// waiter, woken once): a lock without contention, no intrusive list, and a
+/// `Cancelled` of two words instead of a `Notified` of nine.
+#[derive(Default)]
+pub(super) struct Waiting {
+    pub(super) next: u32,
+    /// The key of `first`.
+    pub(super) first_key: u32,
+    pub(super) first: Option<Waker>,
+}
+
+/// The future of [`Context::cancelled`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Cancelled<'a> {
+    ctx: &'a Context,
+    /// Its registration among the waiters, once it has waited.
+    key: Option<u32>,
+}
+
+impl<'a> Cancelled<'a> {
+    pub(super) fn new(ctx: &'a Context) -> Self {
+        Cancelled { ctx, key: None }
+    }
+}
+
+impl std::future::Future for Cancelled<'_> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let inner = &self.ctx.inner;
+        if self.ctx.is_cancelled() {
+            // `cancel` takes (or will take) every registration: nothing to
+            // remove when this future is dropped.
+            self.key = None;
+            return Poll::Ready(());
+        }
+        let mut w = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked again under the lock: `cancel` sets the flag before it
+        // takes the lock to wake, so either it sees this registration or
+        // this sees its flag.
+        if self.ctx.is_cancelled() {
+            drop(w);
+            self.key = None;
+            return Poll::Ready(());
+        }
+        let waker = cx.waker();
+        match self.key {
+            Some(k) => match (w.first_key == k, &mut w.first) {
+                (true, Some(fw)) => {
+                    if !fw.will_wake(waker) {
+                        fw.clone_from(waker);
+                    }
+                }
+                _ => {
+                    let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some((_, mw)) = e.more.iter_mut().find(|(mk, _)| *mk == k) {
+                        if !mw.will_wake(waker) {
+                            mw.clone_from(waker);
+                        }
+                    }
+                }
+            },
+            None => {
+                let k = w.next;
+                w.next = w.next.wrapping_add(1);
+                if w.first.is_none() {
+                    w.first = Some(waker.clone());
+                    w.first_key = k;
+                } else {
+                    let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
+                    e.more.push((k, waker.clone()));
+                }
+                self.key = Some(k);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Cancelled<'_> {
+    fn drop(&mut self) {
+        let Some(k) = self.key else {
+            return;
+        };
+        let inner = &self.ctx.inner;
+        let mut w = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if w.first.is_some() && w.first_key == k {
+            w.first = None;
+            return;
+        }
+        drop(w);
+        if let Some(l) = inner.lazy.get() {
+            let mut e = l.extra.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(pos) = e.more.iter().position(|(mk, _)| *mk == k) {
+                e.more.swap_remove(pos);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Cancelled<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancelled")
+            .field("cancelled", &self.ctx.is_cancelled())
+            .finish()
+    }
+}
