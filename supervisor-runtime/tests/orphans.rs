@@ -40,6 +40,13 @@ mod linux {
     use supervisor_runtime::{Child, Command, Group, NodeState};
 
     const ROLE: &str = "SUPERVISOR_TEST_ORPHANS_ROLE";
+    /// The first command: two background jobs, then `up` once both have
+    /// become `sleep` (read from `/proc/<pid>/comm`, without forking).
+    const SHELL: &str = "sleep 1000 & a=$!; sleep 1000 & b=$!; \
+        until read x < /proc/$a/comm && [ \"$x\" = sleep ] \
+        && read y < /proc/$b/comm && [ \"$y\" = sleep ]; do :; done; echo up; wait";
+    /// What identifies the first command's shell among the processes.
+    const SHELL_MARK: &str = "sleep 1000 & a=$!";
     const PORT: &str = "SUPERVISOR_TEST_ORPHANS_PORT";
     /// The promise under test.
     const WITHIN: Duration = Duration::from_secs(1);
@@ -93,10 +100,10 @@ mod linux {
             let tree = Group::parallel("orphans")
                 .child(Child::new(
                     "shell",
-                    // Both background jobs are forked before `up` is printed.
-                    Command::new("sh")
-                        .args(["-c", "sleep 1000 & sleep 1000 & echo up; wait"])
-                        .ready_when_line("up"),
+                    // `up` is printed once both background jobs run `sleep`
+                    // (forked *and* exec'd: a job that has only been forked
+                    // still shows the shell's command line in `/proc`).
+                    Command::new("sh").args(["-c", SHELL]).ready_when_line("up"),
                 ))
                 .child(Child::new(
                     "port",
@@ -302,7 +309,7 @@ mod linux {
         let count = |what: &str| tree.values().filter(|p| p.cmdline.contains(what)).count();
         let expected = [
             ("supervisor-guardian", 2),
-            ("sleep 1000 & sleep 1000", 1),
+            (SHELL_MARK, 1),
             ("& wait", 1),
         ];
         for (what, n) in expected {
@@ -316,7 +323,7 @@ mod linux {
         // The two background jobs of the first shell, the port holder of the second.
         let shell = tree
             .iter()
-            .find(|(_, p)| p.cmdline.contains("sleep 1000 & sleep 1000"))
+            .find(|(_, p)| p.cmdline.contains(SHELL_MARK))
             .map(|(pid, _)| *pid)
             .unwrap();
         assert_eq!(
