@@ -307,11 +307,7 @@ mod linux {
                 .join("\n")
         };
         let count = |what: &str| tree.values().filter(|p| p.cmdline.contains(what)).count();
-        let expected = [
-            ("supervisor-guardian", 2),
-            (SHELL_MARK, 1),
-            ("& wait", 1),
-        ];
+        let expected = [("supervisor-guardian", 2), (SHELL_MARK, 1), ("& wait", 1)];
         for (what, n) in expected {
             if count(what) != n {
                 panic!(

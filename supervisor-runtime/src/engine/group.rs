@@ -380,9 +380,20 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
             }
             sleep_at = next;
         }
+        // Each turn counts against tokio's cooperative budget, as a turn
+        // that received from a tokio channel did: a group and a child that
+        // keep waking each other (a restart loop) then yield to the rest of
+        // the worker's queue now and then instead of chaining through the
+        // worker's LIFO slot until it overflows and wakes the other worker
+        // for every few cycles. Measured on the restart benchmark with two
+        // workers: 855-1,148 ns per cycle without, 586-635 with.
+        let wait = async {
+            tokio::task::consume_budget().await;
+            link.wake.woken().await
+        };
         tokio::select! {
             biased;
-            _ = link.wake.woken() => {}
+            _ = wait => {}
             _ = &mut sleep, if sleep_at.is_some() => {
                 sleep_at = None;
             }
