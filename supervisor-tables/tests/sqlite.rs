@@ -225,9 +225,19 @@ async fn a_file_that_is_not_ours_is_refused_and_left_untouched() {
     // Ours, but from a newer version.
     let (_d3, newer) = temp_file("newer.db");
     drop(SqliteTable::<Job>::open(&newer).await.unwrap());
-    shell(&newer)
-        .execute_batch("PRAGMA user_version = 99")
-        .unwrap();
+    {
+        let c = shell(&newer);
+        c.execute_batch("PRAGMA user_version = 99").unwrap();
+        // All of it into the file, so that the bytes compared below are the
+        // whole database: the dropped table closes its connections in the
+        // background, and while one is open, closing this one leaves the
+        // log unfolded (the failed open's own close would fold it, and the
+        // file's bytes would change with the same content).
+        let busy: i64 = c
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(busy, 0, "the log could not be folded into the file");
+    }
     let before = bytes(&newer);
     let e = SqliteTable::<Job>::open(&newer).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotOurs, "{e}");
