@@ -369,3 +369,64 @@ async fn what_a_removed_child_captured_is_dropped_once_it_has_ended() {
     );
     assert!(h.shutdown().await.is_clean());
 }
+
+/// A context finds its node's name through its group's slot, and a removed
+/// child's slot goes to the next key added: a context its child left
+/// behind (of its last incarnation, or of an earlier one) must still name
+/// that child, not the slot's new one.
+#[tokio::test(start_paused = true)]
+async fn a_context_left_behind_by_a_removed_child_keeps_its_name() {
+    use supervisor_runtime::Context;
+    let lab = Lab::new();
+    let jobs = DynamicGroup::new().backoff(Backoff::None);
+    let (h, mut ev) = tree(&jobs, &lab);
+    ev.wait("app.jobs", NodeState::Healthy).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Context>();
+    let send = tx.clone();
+    let t = jobs
+        .add("a", move |ctx: Context| {
+            let send = send.clone();
+            async move {
+                // Handed out before anything asked for the name.
+                send.send(ctx.clone()).unwrap();
+                if ctx.incarnation() == 1 {
+                    return Err(std::io::Error::other("first run fails"));
+                }
+                ctx.healthy();
+                ctx.cancelled().await;
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    let first = rx.recv().await.unwrap();
+    let second = rx.recv().await.unwrap();
+    assert_eq!((first.incarnation(), second.incarnation()), (1, 2));
+    ev.wait("app.jobs.a", NodeState::Healthy).await;
+    jobs.remove(&t).await.unwrap();
+    let send = tx.clone();
+    jobs.add("b", move |ctx: Context| {
+        let send = send.clone();
+        async move {
+            send.send(ctx.clone()).unwrap();
+            ctx.healthy();
+            ctx.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        }
+    })
+    .await
+    .unwrap();
+    let b = rx.recv().await.unwrap();
+    assert_eq!(b.name(), "app.jobs.b");
+    assert_eq!(
+        second.name(),
+        "app.jobs.a",
+        "the last incarnation's context"
+    );
+    assert_eq!(
+        first.name(),
+        "app.jobs.a",
+        "an earlier incarnation's context"
+    );
+    assert!(h.shutdown().await.is_clean());
+}

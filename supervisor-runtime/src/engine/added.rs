@@ -121,6 +121,11 @@ impl GroupState {
             // adding and removing keys stays the size of its live set.
             None => match self.added().free.pop() {
                 Some(j) => {
+                    // The last context of the slot's old child, if anyone
+                    // still holds it, keeps that child's name.
+                    if let Some(ctx) = self.slots[j as usize].ctx() {
+                        ctx.keep_name();
+                    }
                     self.added().extra[j as usize - n] = spec;
                     let now = self.stamp;
                     self.mutate(j, |s| s.recycle(now));
@@ -132,6 +137,7 @@ impl GroupState {
                 }
             },
         };
+        self.link.set_added_name(i, &self.child_spec(i).name);
         let own_name = names.len() == 1 && *names[0] == *self.child_spec(i).name;
         let a = self.added();
         for name in &names {

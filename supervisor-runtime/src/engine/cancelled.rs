@@ -9,17 +9,23 @@ use super::context::Context;
 /// Who waits for the cancellation of one incarnation: each waiting
 /// [`Cancelled`] is registered under a key, and removes itself when it is
 /// dropped, so that tasks that waited and moved on leave nothing behind.
+/// The first waiter (almost always the only one: the incarnation itself)
+/// is kept here under key 0; the others are kept, with keys from 1, in the
+/// context's `Extra`.
 ///
 /// Cheaper than a `tokio::sync::Notify` for what a context needs (one
 /// waiter, woken once): a lock without contention, no intrusive list, and a
 /// `Cancelled` of two words instead of a `Notified` of nine.
 #[derive(Default)]
 pub(super) struct Waiting {
-    pub(super) next: u32,
-    /// The key of `first`.
-    pub(super) first_key: u32,
+    /// The waiter under key 0.
     pub(super) first: Option<Waker>,
 }
+
+/// The key of [`Waiting::first`]. Unique while held: the key is given only
+/// when `first` is free, and `first` is freed only by its holder's drop or
+/// by the cancellation, after which no one registers again.
+const FIRST: u32 = 0;
 
 /// The future of [`Context::cancelled`].
 #[must_use = "futures do nothing unless awaited"]
@@ -57,31 +63,33 @@ impl std::future::Future for Cancelled<'_> {
         }
         let waker = cx.waker();
         match self.key {
-            Some(k) => match (w.first_key == k, &mut w.first) {
-                (true, Some(fw)) => {
+            Some(FIRST) => match &mut w.first {
+                Some(fw) => {
                     if !fw.will_wake(waker) {
                         fw.clone_from(waker);
                     }
                 }
-                _ => {
-                    let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some((_, mw)) = e.more.iter_mut().find(|(mk, _)| *mk == k) {
-                        if !mw.will_wake(waker) {
-                            mw.clone_from(waker);
-                        }
+                None => w.first = Some(waker.clone()),
+            },
+            Some(k) => {
+                // `w` stays locked: `cancel` takes `more` after `first`, so
+                // it cannot wake the old waker between here and the update.
+                let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((_, mw)) = e.more.iter_mut().find(|(mk, _)| *mk == k) {
+                    if !mw.will_wake(waker) {
+                        mw.clone_from(waker);
                     }
                 }
-            },
+            }
+            None if w.first.is_none() => {
+                w.first = Some(waker.clone());
+                self.key = Some(FIRST);
+            }
             None => {
-                let k = w.next;
-                w.next = w.next.wrapping_add(1);
-                if w.first.is_none() {
-                    w.first = Some(waker.clone());
-                    w.first_key = k;
-                } else {
-                    let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
-                    e.more.push((k, waker.clone()));
-                }
+                let mut e = inner.lazy().extra.lock().unwrap_or_else(|p| p.into_inner());
+                e.next_key = e.next_key.wrapping_add(1).max(1);
+                let k = e.next_key;
+                e.more.push((k, waker.clone()));
                 self.key = Some(k);
             }
         }
@@ -95,12 +103,14 @@ impl Drop for Cancelled<'_> {
             return;
         };
         let inner = &self.ctx.inner;
-        let mut w = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        if w.first.is_some() && w.first_key == k {
-            w.first = None;
+        if k == FIRST {
+            inner
+                .waiting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .first = None;
             return;
         }
-        drop(w);
         if let Some(l) = inner.lazy.get() {
             let mut e = l.extra.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(pos) = e.more.iter().position(|(mk, _)| *mk == k) {

@@ -72,8 +72,9 @@ pub struct Context {
 }
 
 pub(crate) struct CtxInner {
+    /// The group: also where the node's local name is found (see
+    /// [`Context::name`]), so that a context keeps no copy of it.
     pub(crate) link: Arc<Link>,
-    pub(crate) local: Arc<str>,
     pub(crate) idx: u32,
     /// Incarnation counter of the slot (never reused, so stale messages are
     /// recognised); `gen - base` is this node's incarnation number.
@@ -121,8 +122,10 @@ pub(super) struct Extra {
     on_cancel: Vec<Box<dyn FnOnce() + Send>>,
     forced: Option<SharedError>,
     set: Option<SpawnedSet>,
-    /// Waiters for the cancellation beyond the first.
+    /// Waiters for the cancellation beyond the first, with their keys.
     pub(super) more: Vec<(u32, Waker)>,
+    /// The last key given to one of `more`.
+    pub(super) next_key: u32,
 }
 
 /// When an incarnation with a watchdog last called [`Context::alive`]:
@@ -164,7 +167,6 @@ impl std::fmt::Debug for Context {
 impl Context {
     pub(crate) fn new(
         link: Arc<Link>,
-        local: Arc<str>,
         idx: u32,
         gen: u32,
         base: u32,
@@ -174,7 +176,6 @@ impl Context {
         Context {
             inner: Arc::new(CtxInner {
                 link,
-                local,
                 idx,
                 gen,
                 base,
@@ -191,10 +192,8 @@ impl Context {
     /// allocation of its context. `Err(old)` when a clone is still held
     /// (a task the last incarnation left behind): it cannot be reused, or
     /// that clone could speak for the new incarnation.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn renew(
         mut old: Context,
-        local: &Arc<str>,
         idx: u32,
         gen: u32,
         base: u32,
@@ -204,9 +203,6 @@ impl Context {
         let Some(inner) = Arc::get_mut(&mut old.inner) else {
             return Err(old);
         };
-        if !Arc::ptr_eq(&inner.local, local) {
-            inner.local = local.clone();
-        }
         inner.idx = idx;
         inner.gen = gen;
         inner.base = base;
@@ -227,10 +223,28 @@ impl Context {
     /// The node's distinguished name: its ancestors' names joined with `.`,
     /// e.g. `app.web.http`. Built on first use.
     pub fn name(&self) -> &str {
-        self.inner
-            .lazy()
-            .name
-            .get_or_init(|| join_name(&self.inner.link.name, &self.inner.local).into_boxed_str())
+        self.inner.lazy().name.get_or_init(|| {
+            let link = &self.inner.link;
+            link.with_local_name(self.inner.idx, |local| join_name(&link.name, local))
+                .into_boxed_str()
+        })
+    }
+
+    /// Drops what the context allocated on demand (its name, the group it
+    /// ran, callbacks, ...) if nothing else holds it.
+    pub(crate) fn release_lazy(&mut self) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            drop(inner.lazy.take());
+        }
+    }
+
+    /// Builds the name now if anyone else holds this context: the group is
+    /// about to give its slot to another child, after which the slot's name
+    /// (where [`name`](Context::name) looks) would be that child's.
+    pub(crate) fn keep_name(&self) {
+        if Arc::strong_count(&self.inner) > 1 {
+            self.name();
+        }
     }
 
     /// The incarnation number: 1 for the first run, then one more per restart.
@@ -591,5 +605,51 @@ mod tests {
         }
         assert_eq!(ctx.waiters(), 0);
         assert!(ctx.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_waiters_place_is_taken_again_once_it_is_left() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let tree = Group::parallel("app")
+            .child(Child::new("a", move |ctx: Context| {
+                let tx = tx.clone();
+                async move {
+                    ctx.healthy();
+                    let mut counts = Vec::new();
+                    let second = {
+                        // Waits once, as the first waiter, then moves on.
+                        let mut first = std::pin::pin!(ctx.cancelled());
+                        tokio::select! {
+                            biased;
+                            _ = &mut first => {}
+                            _ = std::future::ready(()) => {}
+                        }
+                        counts.push(ctx.waiters());
+                        let c = ctx.clone();
+                        let second = tokio::spawn(async move { c.cancelled().await });
+                        tokio::task::yield_now().await;
+                        counts.push(ctx.waiters());
+                        second
+                    };
+                    counts.push(ctx.waiters());
+                    let c = ctx.clone();
+                    let third = tokio::spawn(async move { c.cancelled().await });
+                    tokio::task::yield_now().await;
+                    counts.push(ctx.waiters());
+                    let _ = tx.send((counts, second, third));
+                    ctx.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                }
+            }))
+            .build()
+            .unwrap();
+        let h = tree.start();
+        let (counts, second, third) = rx.recv().await.unwrap();
+        // The first registers; the second joins it; the first leaves; the
+        // third takes the first's place.
+        assert_eq!(counts, [1, 2, 1, 2]);
+        assert!(h.shutdown().await.is_clean());
+        second.await.unwrap();
+        third.await.unwrap();
     }
 }

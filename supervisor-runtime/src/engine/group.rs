@@ -100,6 +100,12 @@ pub(crate) struct Link {
     /// The group's distinguished name; children are named `<name>.<child>`.
     pub(crate) name: Arc<str>,
     pub(crate) tree: Arc<TreeShared>,
+    /// The group's spec, for the local names of its children: a context
+    /// finds its node's name here rather than keeping a copy of it.
+    spec: Arc<Spec>,
+    /// The local names of the children added at runtime, by slot from
+    /// `spec.children.len()` (empty for a group that takes none).
+    added_names: Mutex<Vec<Arc<str>>>,
     /// Notes not yet taken by the group's task, taken all at once at the
     /// start of each of its turns, in order: a thousand children becoming
     /// healthy (or ending) at once cost the group one turn, not a thousand.
@@ -169,6 +175,29 @@ struct Mailbox {
 }
 
 impl Link {
+    /// `f` of the local name of the child in slot `idx`.
+    pub(crate) fn with_local_name<T>(&self, idx: u32, f: impl FnOnce(&str) -> T) -> T {
+        let i = idx as usize;
+        match self.spec.children.get(i) {
+            Some(c) => f(&c.name),
+            None => {
+                let added = self.added_names.lock().unwrap_or_else(|p| p.into_inner());
+                f(added.get(i - self.spec.children.len()).map_or("", |n| n))
+            }
+        }
+    }
+
+    /// Slot `idx` (added at runtime) now holds the child `local`.
+    pub(crate) fn set_added_name(&self, idx: u32, local: &Arc<str>) {
+        let i = idx as usize - self.spec.children.len();
+        let mut added = self.added_names.lock().unwrap_or_else(|p| p.into_inner());
+        if i == added.len() {
+            added.push(local.clone());
+        } else if !Arc::ptr_eq(&added[i], local) {
+            added[i] = local.clone();
+        }
+    }
+
     /// Leaves a note for the group's task. `wake`: the group must see it now
     /// (a sibling waits for it, someone follows the events, the group may be
     /// healthy now, or it is not a child's signal at all); otherwise the
@@ -290,6 +319,8 @@ pub(crate) fn new_group(
     let link = Arc::new(Link {
         name,
         tree,
+        spec: spec.clone(),
+        added_names: Mutex::new(Vec::new()),
         mail: Mutex::new(Mailbox::default()),
         wake: Wake::default(),
         pending: AtomicU32::new(0),

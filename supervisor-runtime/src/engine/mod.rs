@@ -28,6 +28,7 @@ pub use context::Context;
 pub(crate) use group::group_runnable;
 pub(crate) use incarnation::spawn as spawn_incarnation;
 pub(crate) use runnable::sealed::Sealed;
+pub(crate) use runnable::SharedRunnable;
 pub use runnable::{BoxRunnable, Runnable, WithDefaults};
 pub use tree::{Tree, TreeHandle};
 

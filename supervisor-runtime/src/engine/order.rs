@@ -79,19 +79,16 @@ impl GroupState {
         let ctx = old
             .ok_or(())
             .and_then(|old| {
-                Context::renew(old, &spec.name, i, gen, base, auto, prompt).map_err(drop)
+                Context::renew(old, i, gen, base, auto, prompt).map_err(|old| {
+                    // Held elsewhere: it lives on with this slot's index,
+                    // and a slot added at runtime may later take another
+                    // name.
+                    if i as usize >= self.spec.children.len() {
+                        old.keep_name();
+                    }
+                })
             })
-            .unwrap_or_else(|()| {
-                Context::new(
-                    self.link.clone(),
-                    spec.name.clone(),
-                    i,
-                    gen,
-                    base,
-                    auto,
-                    prompt,
-                )
-            });
+            .unwrap_or_else(|()| Context::new(self.link.clone(), i, gen, base, auto, prompt));
         let abort = super::spawn_child(&spec.runnable, ctx.clone());
         if again {
             super::metrics::restarted(&self.link.name, &spec.name);

@@ -46,7 +46,7 @@ pub trait Runnable: sealed::Sealed + Send + Sync + 'static {
     where
         Self: Sized,
     {
-        BoxRunnable(Arc::new(self))
+        BoxRunnable(Box::new(self))
     }
 
     /// Attaches defaults for the options of the node that runs it; options
@@ -106,23 +106,53 @@ where
 impl sealed::Sealed for BoxRunnable {}
 impl<R: Runnable> sealed::Sealed for WithDefaults<R> {}
 
-/// A type-erased [`Runnable`], cheap to clone.
-#[derive(Clone)]
-pub struct BoxRunnable(pub(crate) Arc<dyn Runnable>);
+/// A type-erased [`Runnable`]: one box, and none at all for a runnable
+/// that captures nothing (a `#[runnable]` fn, a closure without captures).
+pub struct BoxRunnable(pub(crate) Box<dyn Runnable>);
 
 impl BoxRunnable {
-    /// What the slot of a removed child holds until it is reused: one
-    /// shared runnable that does nothing, so that the removed child's own
-    /// (and everything its closure captured) is freed at once.
+    /// What the slot of a removed child holds until it is reused: a
+    /// runnable that does nothing and captures nothing (its box allocates
+    /// nothing), so that the removed child's own (and everything its
+    /// closure captured) is freed at once.
     pub(crate) fn vacant() -> BoxRunnable {
-        static VACANT: std::sync::OnceLock<BoxRunnable> = std::sync::OnceLock::new();
-        VACANT
-            .get_or_init(|| {
-                BoxRunnable(Arc::new(|_: Context| async {
-                    Ok::<(), std::convert::Infallible>(())
-                }))
-            })
-            .clone()
+        BoxRunnable(Box::new(|_: Context| async {
+            Ok::<(), std::convert::Infallible>(())
+        }))
+    }
+}
+
+/// A runnable kept in two places: a dynamic group's registry, which
+/// outlives the group's incarnations, and the spec of the incarnation
+/// that runs it. Only dynamic children pay for the sharing; a static
+/// child's spec owns its runnable outright.
+#[derive(Clone)]
+pub(crate) struct SharedRunnable(Arc<dyn Runnable>);
+
+impl SharedRunnable {
+    pub(crate) fn new(r: impl Runnable) -> Self {
+        SharedRunnable(Arc::new(r))
+    }
+
+    /// One more owner, as a spec's runnable.
+    pub(crate) fn to_boxed(&self) -> BoxRunnable {
+        BoxRunnable(Box::new(self.clone()))
+    }
+}
+
+impl sealed::Sealed for SharedRunnable {}
+
+impl Runnable for SharedRunnable {
+    fn __spawn(&self, ctx: Context) -> AbortHandle {
+        self.0.__spawn(ctx)
+    }
+
+    fn __defaults(&self) -> Defaults {
+        self.0.__defaults()
+    }
+
+    fn __is_group(&self) -> bool {
+        self.0.__is_group()
     }
 }
 

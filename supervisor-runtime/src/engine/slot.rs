@@ -374,8 +374,13 @@ impl Slot {
     /// Removed and ended: frees what its last incarnation held.
     pub(crate) fn free(&mut self) {
         self.flags |= FREED;
-        self.ctx = None;
         self.last_error = None;
+        // The context is kept for the slot's next child, whose start renews
+        // it (one allocation fewer per add); what it holds beyond its fixed
+        // part is released now if nothing else holds it.
+        if let Some(ctx) = &mut self.ctx {
+            ctx.release_lazy();
+        }
     }
 
     /// Added again under the same name: starts again, counting on from its
@@ -390,8 +395,10 @@ impl Slot {
     /// the slot's counter goes on (stale messages stay recognisable).
     pub(crate) fn recycle(&mut self, now: Stamp) {
         let gen = self.gen;
+        let ctx = self.ctx.take();
         *self = Slot::new(now);
         self.gen = gen;
         self.base = gen;
+        self.ctx = ctx;
     }
 }

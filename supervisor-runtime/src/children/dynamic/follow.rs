@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{DynInner, DynamicGroup};
 use crate::children::table::{ErasedTable, Value};
-use crate::engine::{BoxRunnable, Context, GateAnswer, RestartGate, Runnable, WeakOpenGroup};
+use crate::engine::{
+    BoxRunnable, Context, GateAnswer, RestartGate, Runnable, SharedRunnable, WeakOpenGroup,
+};
 use crate::error::BoxError;
 use crate::spec::name::check_name;
 use crate::spec::options::Defaults;
@@ -32,13 +34,12 @@ pub(super) struct Keyed {
 }
 
 impl Keyed {
-    pub(super) fn make(source: &Arc<dyn ErasedTable>, key: &str, value: &Value) -> BoxRunnable {
-        Keyed {
+    pub(super) fn make(source: &Arc<dyn ErasedTable>, key: &str, value: &Value) -> SharedRunnable {
+        SharedRunnable::new(Keyed {
             key: key.into(),
             source: source.clone(),
             inner: source.make(key, value),
-        }
-        .boxed()
+        })
     }
 }
 
@@ -104,9 +105,10 @@ impl RestartGate for TableGate {
                     match reg.entries.get_mut(&*key) {
                         Some(e) if e.seq == seq && e.table.as_ref() != Some(&v) => {
                             let r = Keyed::make(&source, &key, &v);
-                            e.runnable = r.clone();
+                            let boxed = r.to_boxed();
+                            e.runnable = r;
                             e.table = Some(v);
-                            GateAnswer::RestartWith(r)
+                            GateAnswer::RestartWith(boxed)
                         }
                         _ => GateAnswer::Restart,
                     }
@@ -194,7 +196,7 @@ impl DynamicGroup {
             };
             if let Some(group) = group {
                 tracing::info!(group = %group.name(), key = %key, "table value changed: restarting with the new value");
-                group.replace(&key, r);
+                group.replace(&key, r.to_boxed());
             }
         }
         for (key, value) in plan.new {

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use self::follow::TableGate;
 use super::table::{Erased, ErasedTable, Table, Value};
 use crate::engine::{
-    spawn_incarnation, BoxRunnable, ChildSpec, Context, OpenGroup, Removal, Runnable, Spec,
-    WeakOpenGroup,
+    spawn_incarnation, BoxRunnable, ChildSpec, Context, OpenGroup, Removal, Runnable,
+    SharedRunnable, Spec, WeakOpenGroup,
 };
 use crate::error::{Error, ErrorKind};
 use crate::observe::state::NodeState;
@@ -101,7 +101,7 @@ struct Registry {
 }
 
 struct Entry {
-    runnable: BoxRunnable,
+    runnable: SharedRunnable,
     seq: u64,
     /// For a child the table drives: the value it runs with.
     table: Option<Value>,
@@ -251,10 +251,10 @@ impl DynamicGroup {
     /// restart), or a group whose tree has shut down.
     pub async fn add(&self, key: &str, r: impl Runnable) -> Result<Token, Error> {
         check_name(key)?;
-        self.insert(key, r.boxed(), None)
+        self.insert(key, SharedRunnable::new(r), None)
     }
 
-    fn insert(&self, key: &str, r: BoxRunnable, table: Option<Value>) -> Result<Token, Error> {
+    fn insert(&self, key: &str, r: SharedRunnable, table: Option<Value>) -> Result<Token, Error> {
         let mut reg = self.reg();
         if reg.closed {
             return Err(Error::new(
@@ -275,7 +275,7 @@ impl DynamicGroup {
             }
             Some(group) => {
                 group
-                    .add(self.spec(key, r.clone()))
+                    .add(self.spec(key, r.to_boxed()))
                     .map_err(|e| match e.kind() {
                         ErrorKind::DuplicateName => Error::new(
                             ErrorKind::DuplicateName,
@@ -389,7 +389,7 @@ impl Runnable for DynamicGroup {
             group.add_initial(
                 reg.entries
                     .iter()
-                    .map(|(key, e)| self.spec(key, e.runnable.clone())),
+                    .map(|(key, e)| self.spec(key, e.runnable.to_boxed())),
             );
         }
         group.healthy_within(self.inner.health_wait);
