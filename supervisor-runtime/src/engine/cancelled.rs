@@ -127,3 +127,117 @@ impl std::fmt::Debug for Cancelled<'_> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::engine::context::Context;
+    use crate::{Child, Group};
+
+    impl Context {
+        /// How many waiters are registered now.
+        fn waiters(&self) -> usize {
+            let first = self.inner.waiting.lock().unwrap().first.is_some() as usize;
+            let more = self
+                .inner
+                .lazy
+                .get()
+                .map_or(0, |l| l.extra.lock().unwrap().more.len());
+            first + more
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_that_move_on_leave_nothing_behind_and_the_rest_are_all_woken() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let tree = Group::parallel("app")
+            .child(Child::new("a", move |ctx: Context| {
+                let tx = tx.clone();
+                async move {
+                    ctx.healthy();
+                    let _ = tx.send(ctx.clone());
+                    ctx.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                }
+            }))
+            .build()
+            .unwrap();
+        let h = tree.start();
+        let ctx = rx.recv().await.unwrap();
+        assert_eq!(ctx.waiters(), 1, "the incarnation itself");
+        // A thousand tasks wait a moment each and move on.
+        let mut tasks = Vec::new();
+        for _ in 0..1000 {
+            let c = ctx.clone();
+            tasks.push(tokio::spawn(async move {
+                c.sleep(Duration::from_millis(10)).await
+            }));
+        }
+        for t in tasks {
+            assert!(!t.await.unwrap(), "the sleep ran out: not cancelled");
+        }
+        assert_eq!(ctx.waiters(), 1, "their registrations are gone");
+        // Three more wait for good: all three are woken by the stop.
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let c = ctx.clone();
+                tokio::spawn(async move { c.cancelled().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(ctx.waiters(), 4);
+        assert!(h.shutdown().await.is_clean());
+        for w in waiting {
+            w.await.unwrap();
+        }
+        assert_eq!(ctx.waiters(), 0);
+        assert!(ctx.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_waiters_place_is_taken_again_once_it_is_left() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let tree = Group::parallel("app")
+            .child(Child::new("a", move |ctx: Context| {
+                let tx = tx.clone();
+                async move {
+                    ctx.healthy();
+                    let mut counts = Vec::new();
+                    let second = {
+                        // Waits once, as the first waiter, then moves on.
+                        let mut first = std::pin::pin!(ctx.cancelled());
+                        tokio::select! {
+                            biased;
+                            _ = &mut first => {}
+                            _ = std::future::ready(()) => {}
+                        }
+                        counts.push(ctx.waiters());
+                        let c = ctx.clone();
+                        let second = tokio::spawn(async move { c.cancelled().await });
+                        tokio::task::yield_now().await;
+                        counts.push(ctx.waiters());
+                        second
+                    };
+                    counts.push(ctx.waiters());
+                    let c = ctx.clone();
+                    let third = tokio::spawn(async move { c.cancelled().await });
+                    tokio::task::yield_now().await;
+                    counts.push(ctx.waiters());
+                    let _ = tx.send((counts, second, third));
+                    ctx.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                }
+            }))
+            .build()
+            .unwrap();
+        let h = tree.start();
+        let (counts, second, third) = rx.recv().await.unwrap();
+        // The first registers; the second joins it; the first leaves; the
+        // third takes the first's place.
+        assert_eq!(counts, [1, 2, 1, 2]);
+        assert!(h.shutdown().await.is_clean());
+        second.await.unwrap();
+        third.await.unwrap();
+    }
+}
