@@ -12,9 +12,10 @@
 //! cargo run -p supervisor-bench --release --example profile -- ours alloc 10000 1
 //! ```
 //!
-//! Arguments: `raw|ours|rawpad|rawold` (`rawpad`: raw tokio with 5 clock
-//! reads per spawn, a control for the spread of the start; `rawold`: the raw
-//! column as it was)
+//! Arguments: `raw|ours|macro|rawpad|rawold` (`macro`: ours with the tree
+//! built by `supervision_tree!`, for `tree` and `restart` only; `rawpad`:
+//! raw tokio with 5 clock reads per spawn, a control for the spread of the
+//! start; `rawold`: the raw column as it was)
 //! `flat|cpu|tree|restart|alloc|tree-alloc|start|tree-start|idle`
 //! `[n]` `[reps]`. `flat` is start + stop of `n` leaves (with the workers'
 //! counters for each; `cpu` the same with CPU time), `tree` the depth-4
@@ -29,7 +30,11 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use supervisor_bench::impls::{ours::Ours, raw::Raw, raw_loop::RawLoop};
+use supervisor_bench::impls::{
+    ours::{Ours, OursMacro},
+    raw::Raw,
+    raw_loop::RawLoop,
+};
 use supervisor_bench::service::NoDynamic;
 use supervisor_bench::{alloc, flat_once, restart_once, runtime, tree_once, Impl, Probe, Running};
 use tokio::task::{JoinHandle, JoinSet};
@@ -306,9 +311,10 @@ fn main() {
         match who {
             "raw" => run::<Raw>(what, n, reps).await,
             "ours" => run::<Ours>(what, n, reps).await,
+            "macro" => run::<OursMacro>(what, n, reps).await,
             "rawpad" => run::<RawPadded>(what, n, reps).await,
             "rawold" => run::<RawLoop>(what, n, reps).await,
-            other => panic!("unknown implementation {other}: raw, ours, rawpad or rawold"),
+            other => panic!("unknown implementation {other}: raw, ours, macro, rawpad or rawold"),
         }
     });
 }
