@@ -178,3 +178,30 @@ async fn alive_without_a_watchdog_does_nothing() {
     assert_eq!(h.snapshot().node("app.w").unwrap().restarts, 0);
     assert!(h.shutdown().await.is_clean());
 }
+
+/// A child healthy from its start (`ready_on_start`) is watched from its
+/// start: silent from the first moment, it fails one timeout later.
+#[tokio::test(start_paused = true)]
+async fn a_child_healthy_from_its_start_is_watched_from_its_start() {
+    let tree = Group::parallel("app")
+        .child(
+            Child::new("w", |ctx: Context| async move {
+                ctx.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            })
+            .ready_on_start()
+            .watchdog(Duration::from_secs(10))
+            .backoff(Backoff::Fixed(Duration::from_secs(3600))),
+        )
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    let (h, mut ev) = start(tree);
+    let (failed, at) = ev.wait_at("app.w", NodeState::Backoff).await;
+    assert_eq!(at - t0, Duration::from_secs(10));
+    assert_eq!(
+        failed.error.expect("the failure's error").to_string(),
+        "no heartbeat for 10s"
+    );
+    h.shutdown().await;
+}

@@ -12,6 +12,10 @@
 //! `node` is the distinguished name (`app.web.http`), `state` the lowercase
 //! word of [`NodeState::as_str`](crate::NodeState::as_str).
 
+/// Whether the feature is on: the callers skip even the arguments' work
+/// when it is not.
+pub(crate) const ON: bool = cfg!(feature = "metrics");
+
 #[cfg(feature = "metrics")]
 mod on {
     use std::time::Duration;

@@ -63,9 +63,8 @@ impl GroupState {
         let spec = self.child_spec(i);
         let auto = spec.ready_on_start();
         let start_timeout = spec.start_timeout();
-        let prompt = !self.spec.dependents.get(i).is_empty()
-            || start_timeout.is_some()
-            || spec.watchdog().is_some();
+        let watched = spec.watchdog().is_some();
+        let prompt = !self.spec.dependents.get(i).is_empty() || start_timeout.is_some() || watched;
         let slot = &self.slots[i as usize];
         let gen = slot.gen().wrapping_add(1);
         if !auto {
@@ -90,12 +89,12 @@ impl GroupState {
             })
             .unwrap_or_else(|()| Context::new(self.link.clone(), i, gen, base, auto, prompt));
         let abort = super::spawn_child(&spec.runnable, ctx.clone());
-        if again {
+        if again && super::metrics::ON {
             super::metrics::restarted(&self.link.name, &spec.name);
         }
         let stamp = self.stamp;
         self.mutate(i, |s| {
-            s.transition_to_running(gen, ctx, abort, auto.then_some(stamp))
+            s.transition_to_running(gen, ctx, abort, auto.then_some(stamp), watched)
         });
         let state = if auto {
             NodeState::Healthy
@@ -109,7 +108,9 @@ impl GroupState {
                 .push(self.stamp.after(t), i, gen, TimerKind::StartTimeout);
         }
         if auto {
-            self.watch(i);
+            if watched {
+                self.watch(i);
+            }
             self.wake_dependents(i);
         }
     }

@@ -95,7 +95,9 @@ impl GroupState {
             }
             Ending::Failure(e) => {
                 tracing::warn!(node = %self.log_name(i), error = %e, "failed");
-                super::metrics::failed(&self.link.name, &self.child_spec(i).name);
+                if super::metrics::ON {
+                    super::metrics::failed(&self.link.name, &self.child_spec(i).name);
+                }
                 self.mutate(i, |s| s.set_error(e.clone()));
                 if self.child_spec(i).restart() == Restart::Temporary || removed {
                     self.set_state(i, NodeState::Failed, Some(e), None);

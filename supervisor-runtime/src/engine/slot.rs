@@ -43,6 +43,9 @@ const FREED: u16 = 1 << 10;
 /// Its restart waits for its group's gate to answer (a keyed child whose
 /// table is asked whether its entry is still there).
 const GATED: u16 = 1 << 11;
+/// Its current incarnation has a watchdog: the heartbeat is armed when it
+/// becomes healthy. Kept here so that a child without one is not asked.
+const WATCHED: u16 = 1 << 12;
 
 /// A time in a group's life: nanoseconds since the group's incarnation
 /// began. Eight bytes where an `Instant` takes sixteen, twice per child.
@@ -223,6 +226,11 @@ impl Slot {
     }
 
     /// Takes the context of the last incarnation (a new one is starting).
+    /// Its current incarnation has a watchdog.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.flags & WATCHED != 0
+    }
+
     pub(crate) fn take_ctx(&mut self) -> Option<Context> {
         self.ctx.take()
     }
@@ -257,12 +265,13 @@ impl Slot {
         ctx: Context,
         abort: AbortHandle,
         healthy_at: Option<Stamp>,
+        watched: bool,
     ) {
         if self.gen > self.base {
             self.restarts = self.restarts.saturating_add(1);
         }
         self.gen = gen;
-        self.flags = RUNNING;
+        self.flags = if watched { RUNNING | WATCHED } else { RUNNING };
         self.ctx = Some(ctx);
         self.abort = Some(abort);
         self.at = healthy_at.unwrap_or(NO_TIME);

@@ -179,7 +179,7 @@ impl GroupState {
             (s.state(), s.since())
         };
         let changed = self.mutate(i, |s| s.enter(state, now));
-        if changed {
+        if changed && metrics::ON {
             let local = &self.child_spec(i).name;
             if !local.is_empty() {
                 let in_from = now.0.saturating_sub(since.0);
@@ -300,7 +300,9 @@ impl GroupState {
             self.mutate(idx, |s| s.transition_to_healthy(now));
             self.set_state(idx, NodeState::Healthy, None, None);
             tracing::info!(node = %self.log_name(idx), "healthy");
-            self.watch(idx);
+            if self.slots[idx as usize].is_watched() {
+                self.watch(idx);
+            }
             self.wake_dependents(idx);
         }
     }
