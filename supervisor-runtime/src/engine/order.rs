@@ -60,6 +60,7 @@ impl GroupState {
 
     /// Starts a new incarnation of child `i` now.
     fn start(&mut self, i: u32) {
+        let old = self.slots[i as usize].take_ctx();
         let spec = self.child_spec(i);
         let auto = spec.ready_on_start();
         let start_timeout = spec.start_timeout();
@@ -73,8 +74,6 @@ impl GroupState {
         self.link.running.fetch_add(1, Ordering::AcqRel);
         let base = slot.base();
         let again = slot.incarnation() > 0;
-        let old = self.slots[i as usize].take_ctx();
-        let spec = self.child_spec(i);
         let ctx = old
             .ok_or(())
             .and_then(|old| {
@@ -274,12 +273,8 @@ impl GroupState {
     pub(crate) fn batch_ended(&mut self) {
         let batch = std::mem::take(&mut self.batch);
         let n = self.spec.children.len() as u32;
-        let again: Vec<u32> = self
-            .spec
-            .start_order()
-            .filter(|i| batch.contains(i))
-            .collect();
-        self.work.extend(again);
+        self.work
+            .extend(self.spec.start_order().filter(|i| batch.contains(i)));
         self.work.extend(batch.iter().copied().filter(|&i| i >= n));
     }
 

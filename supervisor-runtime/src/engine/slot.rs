@@ -225,12 +225,12 @@ impl Slot {
         self.ctx.as_ref()
     }
 
-    /// Takes the context of the last incarnation (a new one is starting).
     /// Its current incarnation has a watchdog.
     pub(crate) fn is_watched(&self) -> bool {
         self.flags & WATCHED != 0
     }
 
+    /// Takes the context of the last incarnation (a new one is starting).
     pub(crate) fn take_ctx(&mut self) -> Option<Context> {
         self.ctx.take()
     }
