@@ -19,7 +19,7 @@ pub use crate::spec::options::{
 use std::future::Future;
 use std::marker::PhantomData;
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 /// Gives a closure child its `Context` parameter type, so that
 /// `|ctx| async move { .. }` needs no annotation.
@@ -187,7 +187,7 @@ impl<K, R> RunnableDefaults for Declare<K, R> {
 impl<K, R> crate::engine::Sealed for Declare<K, R> {}
 
 impl<K: 'static, R: Runnable> Runnable for Declare<K, R> {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         self.runnable.__spawn(ctx)
     }
 

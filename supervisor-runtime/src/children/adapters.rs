@@ -19,7 +19,7 @@ use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 use crate::engine::Context;
 use crate::engine::Runnable;
@@ -150,7 +150,7 @@ where
     PFut: Future + Send + 'static,
     PFut::Output: StopOutcome,
 {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         crate::engine::spawn_incarnation(ctx, |ctx| {
             let inner = Arc::clone(&self.inner);
             async move {
@@ -234,7 +234,7 @@ where
     P: Fn(T) -> R + Send + Sync + 'static,
     R: StopOutcome + 'static,
 {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         crate::engine::spawn_incarnation(ctx, |ctx| {
             let inner = Arc::clone(&self.inner);
             async move {
@@ -421,7 +421,7 @@ where
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: Into<BoxError>,
 {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         let manual_ready = self.manual_ready;
         crate::engine::spawn_incarnation(ctx, |ctx| {
             let f = Arc::clone(&self.f);

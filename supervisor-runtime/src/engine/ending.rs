@@ -19,9 +19,52 @@
 //! [`NodeOutcome`](crate::NodeOutcome), the state it was left in.)
 
 use std::any::Any;
+use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{BoxError, DoNotRestart, PanicError, SharedError, StopTree};
+
+/// The error an incarnation failed with, kept as it came: the `Box` its
+/// task returned stays a `Box` until something needs a second owner (an
+/// event, the error of a give-up), and is made shared in place then. A
+/// child that fails on every incarnation, with no one following the
+/// events, allocates nothing for its errors beyond what it returns.
+pub(crate) enum KeptError {
+    /// As the task returned it.
+    Boxed(BoxError),
+    /// Already shared (a panic, a forced failure), or made shared.
+    Shared(SharedError),
+}
+
+impl KeptError {
+    /// The error, to display or inspect.
+    pub(crate) fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        match self {
+            KeptError::Boxed(b) => &**b,
+            KeptError::Shared(a) => &**a,
+        }
+    }
+
+    /// The error as a [`SharedError`]: a boxed one becomes shared in place
+    /// (once), so later calls only clone the `Arc`.
+    pub(crate) fn share(&mut self) -> SharedError {
+        match self {
+            KeptError::Shared(a) => a.clone(),
+            KeptError::Boxed(b) => {
+                // Taken out behind a zero-sized stand-in (no allocation).
+                let a: SharedError = Arc::from(std::mem::replace(b, Box::new(fmt::Error)));
+                *self = KeptError::Shared(a.clone());
+                a
+            }
+        }
+    }
+}
+
+impl fmt::Display for KeptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.get(), f)
+    }
+}
 
 /// What the task of an incarnation did.
 pub(crate) enum TaskEnd {
@@ -41,7 +84,7 @@ pub(crate) enum Ending {
     /// `Ok(())` unasked: only a permanent child restarts.
     Exit,
     /// Permanent and transient children restart.
-    Failure(SharedError),
+    Failure(KeptError),
     /// The whole tree shuts down.
     StopTree(SharedError),
 }
@@ -66,20 +109,20 @@ pub(crate) fn classify(
         TaskEnd::Panic(payload) => {
             let error: SharedError = Arc::new(PanicError::new(panic_message(&*payload)));
             let ending = match forced {
-                Some(f) => Ending::Failure(f),
+                Some(f) => Ending::Failure(KeptError::Shared(f)),
                 None if stop_req => Ending::Stopped(Some(error.clone())),
-                None => Ending::Failure(error.clone()),
+                None => Ending::Failure(KeptError::Shared(error.clone())),
             };
             return (ending, Some(Panic { payload, error }));
         }
-        _ if forced.is_some() => Ending::Failure(forced.expect("checked")),
+        _ if forced.is_some() => Ending::Failure(KeptError::Shared(forced.expect("checked"))),
         TaskEnd::Ok if stop_req => Ending::Stopped(None),
         TaskEnd::Ok if done => Ending::Done(None),
         TaskEnd::Ok => Ending::Exit,
         TaskEnd::Err(e) if e.is::<StopTree>() => Ending::StopTree(Arc::from(e)),
         TaskEnd::Err(e) if e.is::<DoNotRestart>() => Ending::Done(Some(Arc::from(e))),
         TaskEnd::Err(e) if stop_req => Ending::Stopped(Some(Arc::from(e))),
-        TaskEnd::Err(e) => Ending::Failure(Arc::from(e)),
+        TaskEnd::Err(e) => Ending::Failure(KeptError::Boxed(e)),
         TaskEnd::Aborted => Ending::Stopped(None),
     };
     (ending, None)
@@ -182,5 +225,32 @@ mod tests {
         };
         assert_eq!(err.to_string(), "panicked: boom");
         assert_eq!(p.unwrap().error.to_string(), "panicked: boom");
+    }
+}
+
+#[cfg(test)]
+mod kept_tests {
+    use super::*;
+    use crate::engine::slot::{Slot, Stamp};
+
+    #[test]
+    fn a_kept_error_is_shared_once_and_replaced_by_the_next() {
+        let mut slot = Slot::new(Stamp(0));
+        assert!(slot.last_error().is_none());
+        assert!(slot.shared_error().is_none());
+        slot.set_error(KeptError::Boxed("first".into()));
+        assert_eq!(slot.last_error().unwrap().to_string(), "first");
+        let a = slot.shared_error().expect("an error");
+        let b = slot.shared_error().expect("an error");
+        assert!(Arc::ptr_eq(&a, &b), "made shared once, then cloned");
+        assert_eq!(a.to_string(), "first");
+        // The next failure takes the place of the last, shared or not.
+        slot.set_error(KeptError::Boxed("second".into()));
+        assert_eq!(slot.last_error().unwrap().to_string(), "second");
+        assert_eq!(a.to_string(), "first", "what was shared stays as it was");
+        let panic: SharedError = Arc::new(PanicError::new("boom".into()));
+        slot.set_error(KeptError::Shared(panic.clone()));
+        assert!(Arc::ptr_eq(&slot.shared_error().unwrap(), &panic));
+        assert_eq!(slot.last_error().unwrap().to_string(), "panicked: boom");
     }
 }

@@ -52,7 +52,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::added::GateAnswer;
@@ -446,7 +446,7 @@ pub(crate) fn group_runnable(spec: Arc<Spec>) -> BoxRunnable {
 impl super::runnable::sealed::Sealed for GroupRunnable {}
 
 impl Runnable for GroupRunnable {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         let shared = new_group(
             self.spec.clone(),
             ctx.name().into(),

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::context::Context;
@@ -19,7 +19,7 @@ use crate::error::BoxError;
 
 /// Spawns one incarnation of a node. `make` builds the user's future from
 /// the context; a panic while building it counts as a panic of the incarnation.
-pub(crate) fn spawn<Fut, E>(ctx: Context, make: impl FnOnce(Context) -> Fut) -> AbortHandle
+pub(crate) fn spawn<Fut, E>(ctx: Context, make: impl FnOnce(Context) -> Fut) -> JoinHandle<()>
 where
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: Into<BoxError>,
@@ -35,7 +35,7 @@ where
         Err(payload) => {
             // Reported now; the group reads it once it has recorded the start.
             guard.report(TaskEnd::Panic(payload));
-            return tokio::spawn(async {}).abort_handle();
+            return tokio::spawn(async {});
         }
     };
     let task = Incarnation {
@@ -44,9 +44,9 @@ where
     };
     // A disabled span would still make the task larger; leave it out.
     if span.is_disabled() {
-        tokio::spawn(task).abort_handle()
+        tokio::spawn(task)
     } else {
-        tokio::spawn(task.instrument(span)).abort_handle()
+        tokio::spawn(task.instrument(span))
     }
 }
 

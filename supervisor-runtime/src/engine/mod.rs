@@ -38,6 +38,6 @@ pub(crate) type Spec = crate::spec::model::GroupSpec<BoxRunnable>;
 pub(crate) type ChildSpec = crate::spec::model::ChildSpec<BoxRunnable>;
 
 /// Starts one incarnation of a child's runnable.
-fn spawn_child(r: &BoxRunnable, ctx: Context) -> tokio::task::AbortHandle {
+fn spawn_child(r: &BoxRunnable, ctx: Context) -> tokio::task::JoinHandle<()> {
     r.__spawn(ctx)
 }

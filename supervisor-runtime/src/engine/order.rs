@@ -87,13 +87,13 @@ impl GroupState {
                 })
             })
             .unwrap_or_else(|()| Context::new(self.link.clone(), i, gen, base, auto, prompt));
-        let abort = super::spawn_child(&spec.runnable, ctx.clone());
+        let task = super::spawn_child(&spec.runnable, ctx.clone());
         if again && super::metrics::ON {
             super::metrics::restarted(&self.link.name, &spec.name);
         }
         let stamp = self.stamp;
         self.mutate(i, |s| {
-            s.transition_to_running(gen, ctx, abort, auto.then_some(stamp), watched)
+            s.transition_to_running(gen, ctx, task, auto.then_some(stamp), watched)
         });
         let state = if auto {
             NodeState::Healthy

@@ -3,9 +3,10 @@
 //! the restart budget), or give up and fail to the parent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::budget::Verdict;
-use super::ending::{classify, Ending, TaskEnd};
+use super::ending::{classify, Ending, KeptError, TaskEnd};
 use super::state::GroupState;
 use super::timers::TimerKind;
 use crate::error::{Error, ErrorKind, Reason, SharedError};
@@ -22,7 +23,6 @@ impl GroupState {
         if s.gen() != gen || !s.running() {
             return; // an abandoned incarnation ending late
         }
-        let ctx = s.ctx().cloned();
         // Stopped in time (alone, not in a stop of the whole group, whose
         // timeouts go with it): its shutdown timeout no longer matters.
         let stopping_since =
@@ -38,12 +38,15 @@ impl GroupState {
                 self.timers.stop_ended(since.after(d));
             }
         }
-        let forced = ended
-            .fail_req
-            .then(|| ctx.as_ref().and_then(|c| c.forced_error()))
-            .flatten();
-        let done = ctx.as_ref().is_some_and(|c| c.is_done());
-        if ctx.as_ref().is_some_and(|c| c.unpend()) {
+        let (forced, done, unpend) = match self.slots[i as usize].ctx() {
+            Some(c) => (
+                ended.fail_req.then(|| c.forced_error()).flatten(),
+                c.is_done(),
+                c.unpend(),
+            ),
+            None => (None, false, false),
+        };
+        if unpend {
             // Ended without signalling `healthy`: no longer waited for.
             self.link.unpend_ended();
         }
@@ -64,7 +67,7 @@ impl GroupState {
             Ending::Stopped(err) => {
                 if let Some(e) = &err {
                     tracing::warn!(node = %self.log_name(i), error = %e, "returned an error while stopping");
-                    self.mutate(i, |s| s.set_error(e.clone()));
+                    self.slots[i as usize].set_error(KeptError::Shared(e.clone()));
                 } else {
                     tracing::info!(node = %self.log_name(i), "stopped");
                 }
@@ -81,14 +84,14 @@ impl GroupState {
             Ending::Done(err) => {
                 tracing::info!(node = %self.log_name(i), "done");
                 if let Some(e) = &err {
-                    self.mutate(i, |s| s.set_error(e.clone()));
+                    self.slots[i as usize].set_error(KeptError::Shared(e.clone()));
                 }
                 self.set_state(i, NodeState::Done, err, None);
             }
             Ending::Exit => {
                 tracing::info!(node = %self.log_name(i), "exited");
                 if self.child_spec(i).restart() == Restart::Permanent && !removed {
-                    self.restart(i, None);
+                    self.restart(i, false);
                 } else {
                     self.set_state(i, NodeState::Stopped, None, None);
                 }
@@ -98,16 +101,16 @@ impl GroupState {
                 if super::metrics::ON {
                     super::metrics::failed(&self.link.name, &self.child_spec(i).name);
                 }
-                self.mutate(i, |s| s.set_error(e.clone()));
+                self.slots[i as usize].set_error(e);
                 if self.child_spec(i).restart() == Restart::Temporary || removed {
-                    self.set_state(i, NodeState::Failed, Some(e), None);
+                    self.set_state_last_error(i, NodeState::Failed, None);
                 } else {
-                    self.restart(i, Some(e));
+                    self.restart(i, true);
                 }
             }
             Ending::StopTree(e) => {
                 tracing::warn!(node = %self.log_name(i), error = %e, "asked to stop the whole tree");
-                self.mutate(i, |s| s.set_error(e.clone()));
+                self.slots[i as usize].set_error(KeptError::Shared(e.clone()));
                 let name = self.full_name(i);
                 let err = Error::new(
                     ErrorKind::StopTree,
@@ -149,22 +152,21 @@ impl GroupState {
         }
     }
 
-    /// A failure (or a permanent child's exit) of child `i`: count it, then
-    /// restart what the strategy says, after the backoff.
-    fn restart(&mut self, i: u32, err: Option<SharedError>) {
+    /// A failure of child `i` (`failed`: the error is its last one) or a
+    /// permanent child's exit: count it, then restart what the strategy
+    /// says, after the backoff.
+    fn restart(&mut self, i: u32, failed: bool) {
         if self.stopping {
-            let state = if err.is_some() {
-                NodeState::Failed
+            if failed {
+                self.set_state_last_error(i, NodeState::Failed, None);
             } else {
-                NodeState::Stopped
-            };
-            self.set_state(i, state, err, None);
+                self.set_state(i, NodeState::Stopped, None, None);
+            }
             return;
         }
-        let now = self.now;
-        let not_before = match self.budget.record_restart(now) {
+        let not_before = match self.budget.record_restart(self.now) {
             Verdict::GiveUp { max, within } => {
-                self.give_up(i, err, max, within);
+                self.give_up(i, failed, max, within);
                 return;
             }
             Verdict::Restart {
@@ -183,13 +185,14 @@ impl GroupState {
             }
         };
         let backoff: Backoff = *self.child_spec(i).backoff(&self.spec.backoff);
-        let stamp = self.stamp;
-        let n = self.mutate(i, |s| s.next_backoff(stamp, backoff.reset_after()));
-        let mut at = now + backoff.delay(n);
+        // In stamps, the group's own clock: no instant arithmetic per restart.
+        let now = self.stamp;
+        let n = self.mutate(i, |s| s.next_backoff(now, backoff.reset_after()));
+        let mut at = now.after(backoff.delay(n));
         if let Some(p) = not_before {
-            at = at.max(p);
+            at = at.max(self.stamp_of(p));
         }
-        let at_stamp = self.stamp_of(at);
+        let delay = Duration::from_nanos(at.0 - now.0);
         let many;
         let members: &[u32] = if self.restarts_alone(i) {
             std::slice::from_ref(&i)
@@ -210,15 +213,16 @@ impl GroupState {
                 continue;
             }
             let gen = self.slots[m as usize].gen();
-            self.mutate(m, |s| s.want_restart(at_stamp));
+            self.mutate(m, |s| s.want_restart(at));
             if self.slots[m as usize].running() {
                 self.mark_stop(m);
+            } else if m == i && failed {
+                self.set_state_last_error(m, NodeState::Backoff, Some(delay));
             } else {
-                let e = if m == i { err.clone() } else { None };
-                self.set_state(m, NodeState::Backoff, e, Some(at - now));
+                self.set_state(m, NodeState::Backoff, None, Some(delay));
             }
             if at > now {
-                self.timers.push(at_stamp, m, gen, TimerKind::Restart);
+                self.timers.push(at, m, gen, TimerKind::Restart);
             } else {
                 // No delay: no trip through the timer wheel (1 ms granularity).
                 self.work.push_back(m);
@@ -232,12 +236,12 @@ impl GroupState {
             // still say that it is gone.
             self.ask_gate(i);
         }
-        tracing::warn!(node = %self.log_name(i), delay = ?(at - now), "restarting");
+        tracing::warn!(node = %self.log_name(i), delay = ?delay, "restarting");
     }
 
     /// Past the restart intensity: the group stops every child and fails to
     /// its parent with an error naming the child whose ending crossed it.
-    fn give_up(&mut self, i: u32, err: Option<SharedError>, max: u32, within: std::time::Duration) {
+    fn give_up(&mut self, i: u32, failed: bool, max: u32, within: Duration) {
         let name = self.full_name(i);
         let link = self.link.clone();
         let group = if link.name.is_empty() {
@@ -246,6 +250,11 @@ impl GroupState {
             &link.name
         };
         tracing::error!(group = %group, node = %name, "restart intensity exceeded; giving up");
+        let err = if failed {
+            self.slots[i as usize].shared_error()
+        } else {
+            None
+        };
         let source: SharedError = err
             .clone()
             .unwrap_or_else(|| Arc::new(Reason(format!("`{name}` exited"))));

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 use super::context::Context;
 use super::incarnation;
@@ -61,9 +61,10 @@ pub trait Runnable: sealed::Sealed + Send + Sync + 'static {
         }
     }
 
-    /// Starts one incarnation as a task of its own and returns its abort handle.
+    /// Starts one incarnation as a task of its own and returns its handle
+    /// (kept to abort it; its output is `()`, so keeping it costs nothing).
     #[doc(hidden)]
-    fn __spawn(&self, ctx: Context) -> AbortHandle;
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()>;
 
     /// Option defaults carried by the runnable.
     #[doc(hidden)]
@@ -84,7 +85,7 @@ where
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: Into<BoxError> + 'static,
 {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         incarnation::spawn(ctx, self)
     }
 }
@@ -143,7 +144,7 @@ impl SharedRunnable {
 impl sealed::Sealed for SharedRunnable {}
 
 impl Runnable for SharedRunnable {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         self.0.__spawn(ctx)
     }
 
@@ -167,7 +168,7 @@ impl Runnable for BoxRunnable {
         self
     }
 
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         self.0.__spawn(ctx)
     }
 
@@ -198,7 +199,7 @@ pub struct WithDefaults<R> {
 }
 
 impl<R: Runnable> Runnable for WithDefaults<R> {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         self.inner.__spawn(ctx)
     }
 

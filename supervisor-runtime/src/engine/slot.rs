@@ -9,9 +9,10 @@
 //! The state itself changes only through [`Slot::enter`], which only
 //! `GroupState::set_state` calls: the one place that also sends the event.
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 use super::context::Context;
+use super::ending::KeptError;
 use crate::error::SharedError;
 use crate::observe::state::NodeState;
 
@@ -55,8 +56,9 @@ pub(crate) struct Stamp(pub(crate) u64);
 impl Stamp {
     /// `d` later.
     pub(crate) fn after(self, d: std::time::Duration) -> Stamp {
+        // Short of `NO_TIME`, which would read as "no time at all".
         let d = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        Stamp(self.0.saturating_add(d))
+        Stamp(self.0.saturating_add(d).min(NO_TIME.0 - 1))
     }
 }
 
@@ -78,15 +80,18 @@ pub(crate) struct Slot {
     restarts: u32,
     /// The context of the current (or last) incarnation.
     ctx: Option<Context>,
-    abort: Option<AbortHandle>,
+    /// The task of the running incarnation, kept to abort it. Its handle
+    /// rather than an `AbortHandle` made from it: one reference count less
+    /// to take and drop per incarnation (its output is `()`).
+    task: Option<JoinHandle<()>>,
     /// While running: since when it is healthy (for the backoff reset).
     /// While waiting to restart: not before this instant.
     at: Stamp,
     /// When `state` last changed.
     since: Stamp,
     /// Boxed: one pointer in every slot, a second allocation only for a
-    /// child that has failed.
-    last_error: Option<Box<SharedError>>,
+    /// child that has failed, reused by its later errors.
+    last_error: Option<Box<KeptError>>,
 }
 
 /// What the flags said when an incarnation's ending was received.
@@ -111,7 +116,7 @@ impl Slot {
             base: 0,
             restarts: 0,
             ctx: None,
-            abort: None,
+            task: None,
             at: NO_TIME,
             since: now,
             last_error: None,
@@ -235,8 +240,14 @@ impl Slot {
         self.ctx.take()
     }
 
-    pub(crate) fn last_error(&self) -> Option<&SharedError> {
-        self.last_error.as_deref()
+    pub(crate) fn last_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.last_error.as_deref().map(KeptError::get)
+    }
+
+    /// The error it last ended with, shared (made shared in place if it
+    /// was kept as returned).
+    pub(crate) fn shared_error(&mut self) -> Option<SharedError> {
+        self.last_error.as_deref_mut().map(KeptError::share)
     }
 
     /// The restart delay has not passed yet.
@@ -263,7 +274,7 @@ impl Slot {
         &mut self,
         gen: u32,
         ctx: Context,
-        abort: AbortHandle,
+        task: JoinHandle<()>,
         healthy_at: Option<Stamp>,
         watched: bool,
     ) {
@@ -273,7 +284,7 @@ impl Slot {
         self.gen = gen;
         self.flags = if watched { RUNNING | WATCHED } else { RUNNING };
         self.ctx = Some(ctx);
-        self.abort = Some(abort);
+        self.task = Some(task);
         self.at = healthy_at.unwrap_or(NO_TIME);
     }
 
@@ -299,9 +310,9 @@ impl Slot {
     }
 
     /// Aborts its task; returns the handle to abort with (outside any lock).
-    pub(crate) fn transition_to_aborted(&mut self) -> Option<AbortHandle> {
+    pub(crate) fn transition_to_aborted(&mut self) -> Option<JoinHandle<()>> {
         self.flags |= ABORTED | EVER_ABORTED;
-        self.abort.take()
+        self.task.take()
     }
 
     /// Its aborted task did not end in time; it may never end.
@@ -318,9 +329,9 @@ impl Slot {
     }
 
     /// The group's task is gone: the task is aborted and counted as ended.
-    pub(crate) fn transition_to_dropped(&mut self) -> Option<AbortHandle> {
+    pub(crate) fn transition_to_dropped(&mut self) -> Option<JoinHandle<()>> {
         self.flags = (self.flags & !(RUNNING | WANT_START)) | ABORTED | EVER_ABORTED;
-        self.abort.take()
+        self.task.take()
     }
 
     /// The ending of its incarnation was received: it is no longer running.
@@ -331,13 +342,17 @@ impl Slot {
             removed: self.has(REMOVED),
         };
         self.flags &= !(RUNNING | STOP_REQ | FAIL_REQ | WANT_STOP | ABORTED | UNSTOPPED);
-        self.abort = None;
+        self.task = None;
         ended
     }
 
-    /// Records the error it ended with.
-    pub(crate) fn set_error(&mut self, e: SharedError) {
-        self.last_error = Some(Box::new(e));
+    /// Records the error it ended with, in the box of the last one if it
+    /// had one.
+    pub(crate) fn set_error(&mut self, e: KeptError) {
+        match &mut self.last_error {
+            Some(b) => **b = e,
+            None => self.last_error = Some(Box::new(e)),
+        }
     }
 
     /// It should start again, not before `at`.

@@ -173,6 +173,31 @@ impl GroupState {
         error: Option<SharedError>,
         delay: Option<Duration>,
     ) {
+        let has_error = error.is_some();
+        self.enter_state(i, state, has_error, delay, move |_| error);
+    }
+
+    /// [`set_state`](Self::set_state) with the error child `i` last ended
+    /// with, made shared only if an event is sent.
+    pub(crate) fn set_state_last_error(
+        &mut self,
+        i: u32,
+        state: NodeState,
+        delay: Option<Duration>,
+    ) {
+        self.enter_state(i, state, true, delay, |st| {
+            st.slots[i as usize].shared_error()
+        });
+    }
+
+    fn enter_state(
+        &mut self,
+        i: u32,
+        state: NodeState,
+        has_error: bool,
+        delay: Option<Duration>,
+        error: impl FnOnce(&mut Self) -> Option<SharedError>,
+    ) {
         let now = self.stamp;
         let (from, since) = {
             let s = &self.slots[i as usize];
@@ -186,18 +211,18 @@ impl GroupState {
                 metrics::state_changed(&self.link.name, local, from, state, in_from);
             }
         }
-        if !changed && error.is_none() && delay.is_none() {
+        if !changed && !has_error && delay.is_none() {
             return;
         }
-        let tree = &self.link.tree;
-        if tree.listening() {
-            tree.send(Event {
+        if self.link.tree.listening() {
+            let event = Event {
                 name: self.full_name(i),
                 state,
-                error,
+                error: error(self),
                 delay,
                 incarnation: self.slots[i as usize].incarnation(),
-            });
+            };
+            self.link.tree.send(event);
         }
     }
 

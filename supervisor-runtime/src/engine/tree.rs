@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{broadcast, Notify};
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
@@ -338,12 +338,11 @@ fn final_result(shared: &TreeShared, top: &GroupShared) -> Result<(), Error> {
     {
         return Err(e);
     }
-    let st = top.lock();
-    let root = &st.slots[0];
-    if root.state() != NodeState::Failed {
+    let mut st = top.lock();
+    if st.slots[0].state() != NodeState::Failed {
         return Ok(());
     }
-    match root.last_error() {
+    match st.slots[0].shared_error() {
         Some(e) => match e.downcast_ref::<Error>() {
             Some(ours) => Err(ours.clone()),
             None => Err(Error::new(
@@ -493,7 +492,7 @@ impl TreeHandle {
 impl super::runnable::sealed::Sealed for Tree {}
 
 impl Runnable for Tree {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         match &self.root {
             Ok(spec) => group_runnable(spec.clone()).__spawn(ctx),
             Err(e) => {

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 pub use self::error::CommandError;
 use crate::engine::{Context, Runnable};
@@ -520,7 +520,7 @@ impl Command {
 impl crate::engine::Sealed for Command {}
 
 impl Runnable for Command {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         crate::engine::spawn_incarnation(ctx, |ctx| {
             let me = self.clone();
             async move { me.run(ctx).await }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{DynInner, DynamicGroup};
@@ -46,7 +46,7 @@ impl Keyed {
 impl crate::engine::Sealed for Keyed {}
 
 impl Runnable for Keyed {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         if let Some(epoch) = self.source.epoch(&self.key) {
             ctx.set_epoch(epoch);
         }

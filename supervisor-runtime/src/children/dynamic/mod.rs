@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::follow::TableGate;
@@ -376,7 +376,7 @@ impl DynamicGroup {
 impl crate::engine::Sealed for DynamicGroup {}
 
 impl Runnable for DynamicGroup {
-    fn __spawn(&self, ctx: Context) -> AbortHandle {
+    fn __spawn(&self, ctx: Context) -> JoinHandle<()> {
         let spec = Arc::new(Spec::runtime(
             Strategy::OneForOne,
             self.inner.intensity,
