@@ -323,3 +323,42 @@ async fn a_subscription_before_start_sees_every_event_from_the_first() {
         h.shutdown().await;
     }
 }
+
+/// A child that ends without ever signalling `healthy` is no longer waited
+/// for: once its sibling becomes healthy, the group is healthy and the node
+/// after it starts, with no one following the events (nothing else would
+/// wake the group for the sibling's signal).
+#[tokio::test(start_paused = true)]
+async fn a_child_that_ended_before_healthy_is_not_waited_for_by_its_group() {
+    let lab = Lab::new();
+    let h = Group::sequential("app")
+        .group(
+            Group::parallel("g")
+                .child(Child::new("a", lab.waiting_child()))
+                .child(Child::new("b", lab.waiting_child()).restart(Restart::Temporary)),
+        )
+        .child(Child::new("c", lab.waiting_child()))
+        .build()
+        .unwrap()
+        .start();
+    lab.send("app.g.b", Cmd::End(End::Ok)).await;
+    for _ in 0..10_000 {
+        if !lab.is_live("app.g.b") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(!lab.is_live("app.g.b"), "{:#?}", lab.log());
+    lab.send("app.g.a", Cmd::Healthy).await;
+    // `c` starts only once `g` is healthy.
+    lab.send("app.c", Cmd::Healthy).await;
+    assert_eq!(lab.starts("app.g.b"), 1, "temporary: not restarted");
+    let snap = h.snapshot();
+    assert_eq!(
+        snap.node("app.g").unwrap().state,
+        NodeState::Healthy,
+        "{snap}"
+    );
+    assert!(h.shutdown().await.is_clean());
+    assert_eq!(lab.live_guards(), 0);
+}

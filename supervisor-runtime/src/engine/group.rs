@@ -226,11 +226,19 @@ impl Link {
         }
     }
 
-    /// The task of incarnation `gen` of child `idx` has ended.
-    pub(crate) fn exit(&self, idx: u32, gen: u32, end: TaskEnd) {
+    /// The task of incarnation `gen` of child `idx` has ended. `pending`:
+    /// it ended without signalling `healthy` and was still counted in
+    /// `pending`; it is taken out here, as `healthy` would have, and if it
+    /// was the last the group is woken (it may be healthy now).
+    pub(crate) fn exit(&self, idx: u32, gen: u32, end: TaskEnd, pending: bool) {
         self.post_with(Note::Exit { idx, gen, end }, || {
             let last = self.running.fetch_sub(1, Ordering::AcqRel) == 1;
-            last || !self.quiet_endings.load(Ordering::Acquire) || self.tree.listening()
+            let last_pending = pending
+                && self.pending.fetch_sub(1, Ordering::AcqRel) == 1
+                && !self.reported.load(Ordering::Acquire);
+            last || last_pending
+                || !self.quiet_endings.load(Ordering::Acquire)
+                || self.tree.listening()
         });
     }
 
@@ -245,22 +253,6 @@ impl Link {
                 && !self.reported.load(Ordering::Acquire);
             last || prompt || self.tree.listening()
         });
-    }
-
-    /// Takes an incarnation that ended without signalling `healthy` out of
-    /// `pending`, from the group's own task. If that was the last one,
-    /// healthy notes of the others may be waiting in the mailbox that no one
-    /// woke the group for (each expected a later one to): the group then
-    /// takes another turn.
-    pub(crate) fn unpend_ended(&self) {
-        let mut m = self.mail.lock().unwrap_or_else(|p| p.into_inner());
-        let wake = self.pending.fetch_sub(1, Ordering::AcqRel) == 1
-            && !m.notes.is_empty()
-            && !std::mem::replace(&mut m.woken, true);
-        drop(m);
-        if wake {
-            self.wake.wake();
-        }
     }
 
     /// Takes the waiting notes into `buf` (empty), leaving `buf`'s

@@ -119,20 +119,24 @@ impl Drop for ExitGuard {
 fn report(ctx: Context, end: TaskEnd) {
     let keep_children = matches!(end, TaskEnd::Ok) && ctx.is_done();
     let (idx, gen) = (ctx.inner.idx, ctx.inner.gen);
-    let link = ctx.inner.link.clone();
+    // Ended without signalling `healthy`: no longer waited for.
+    let pending = ctx.unpend();
     match ctx.finish_main(keep_children) {
-        None => link.exit(idx, gen, end),
-        Some(join) => match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move {
-                    let _ = join.await;
-                    link.exit(idx, gen, end);
-                });
+        None => ctx.inner.link.exit(idx, gen, end, pending),
+        Some(join) => {
+            let link = ctx.inner.link.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(async move {
+                        let _ = join.await;
+                        link.exit(idx, gen, end, pending);
+                    });
+                }
+                Err(_) => {
+                    join.abort();
+                    link.exit(idx, gen, end, pending);
+                }
             }
-            Err(_) => {
-                join.abort();
-                link.exit(idx, gen, end);
-            }
-        },
+        }
     }
 }

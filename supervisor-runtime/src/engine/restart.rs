@@ -38,18 +38,13 @@ impl GroupState {
                 self.timers.stop_ended(since.after(d));
             }
         }
-        let (forced, done, unpend) = match self.slots[i as usize].ctx() {
+        let (forced, done) = match self.slots[i as usize].ctx() {
             Some(c) => (
                 ended.fail_req.then(|| c.forced_error()).flatten(),
                 c.is_done(),
-                c.unpend(),
             ),
-            None => (None, false, false),
+            None => (None, false),
         };
-        if unpend {
-            // Ended without signalling `healthy`: no longer waited for.
-            self.link.unpend_ended();
-        }
         let (ending, panic) = classify(end, ended.stop_req, forced, done);
         if let Some(p) = panic {
             if self.link.tree.propagate_panics {

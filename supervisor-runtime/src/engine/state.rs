@@ -289,7 +289,7 @@ impl GroupState {
     /// stop, want a turn of the group's task).
     pub(crate) fn take_notes(&mut self) -> bool {
         let mut buf = std::mem::take(&mut self.notes);
-        self.link.clone().take_notes(&mut buf);
+        self.link.take_notes(&mut buf);
         let mut ended = false;
         for note in buf.drain(..) {
             match note {
