@@ -1,6 +1,7 @@
-//! The performance harness of `supervisor`: the same five workloads, run one
-//! implementation after another in one process, on a multi-thread tokio
-//! runtime with 2 worker threads.
+//! The performance harness of `supervisor`: the same five workloads for
+//! every implementation in one process, on a multi-thread tokio runtime
+//! with 2 worker threads; the repetitions of the short workloads take turns
+//! across implementations ([`run_all`]).
 //!
 //! Implementations (`impls/`): ours (the builder API, and the
 //! `supervision_tree!` macro where a workload can be written with it), raw
@@ -37,7 +38,9 @@
 //! dynamic children added and removed per second for 10 s (cost per add and
 //! remove, heap before and after).
 //!
-//! Timed runs are repeated and the median is reported. No tracing subscriber
+//! Timed runs are repeated and the median is reported; repetition `k` of a
+//! short workload runs every implementation once before repetition `k + 1`
+//! begins. No tracing subscriber
 //! is installed and nobody subscribes to our event stream, as in a
 //! production program that does not log at `info`.
 
@@ -49,6 +52,7 @@ pub mod service;
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -470,97 +474,171 @@ async fn dynamic_once<I: Impl>(size: &DynSize) -> Option<DynResult> {
     })
 }
 
-/// Runs every workload of one implementation.
-pub async fn run_impl<I: Impl>(cfg: &Config) -> Results {
-    let mut r = Results {
+/// A boxed future of the bench's driver (the measured code runs inside it,
+/// unboxed).
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+/// Heap bytes and allocations per child, and bytes left after the stop.
+type Memory = Option<(f64, f64, f64)>;
+/// The start and the stop of a tree, if the implementation can build it.
+type TreeRun = Option<(Span, Span)>;
+
+/// One implementation as [`run_all`] drives it: its workloads behind
+/// function pointers, so that the repetitions of the short workloads can
+/// take turns across implementations.
+struct Entry {
+    name: &'static str,
+    has_flat: bool,
+    flat: fn(usize) -> Boxed<'static, (Span, Span)>,
+    memory: fn(usize) -> Boxed<'static, Memory>,
+    restart: fn(usize) -> Boxed<'static, Option<Span>>,
+    tree: fn(u32, usize) -> Boxed<'static, TreeRun>,
+    churn: for<'a> fn(&'a ChurnSize) -> Boxed<'a, Option<ChurnResult>>,
+    dynamic: for<'a> fn(&'a DynSize) -> Boxed<'a, Option<DynResult>>,
+}
+
+fn entry<I: Impl + 'static>() -> Entry {
+    Entry {
         name: I::NAME,
-        ..Results::default()
-    };
-    if I::has_flat() && cfg.runs("flat") {
-        // Warm up the runtime (worker threads, allocator pools) once.
-        flat_once::<I>(cfg.n.min(1_000)).await;
-        let (mut starts, mut stops) = (Vec::new(), Vec::new());
-        for _ in 0..cfg.reps {
-            let (s, t) = flat_once::<I>(cfg.n).await;
-            starts.push(s);
-            stops.push(t);
+        has_flat: I::has_flat(),
+        flat: |n| Box::pin(flat_once::<I>(n)),
+        memory: |n| Box::pin(memory_once::<I>(n)),
+        restart: |n| Box::pin(restart_once::<I>(n)),
+        tree: |d, f| Box::pin(tree_once::<I>(d, f)),
+        churn: |c| Box::pin(churn_once::<I>(c)),
+        dynamic: |d| Box::pin(dynamic_once::<I>(d)),
+    }
+}
+
+/// Runs every implementation that `cfg` selects.
+///
+/// The short workloads (start and stop, scaling, restart, tree) take turns:
+/// repetition `k` runs each implementation once, the `k`-th first, so that
+/// what the machine does over the minutes of a run (other load, its memory,
+/// its clock) falls on every implementation alike, and each ratio compares
+/// repetitions taken seconds apart rather than minutes. Memory counts do
+/// not depend on timing and run once; the long workloads (churn, dynamic)
+/// run once per implementation, one after another.
+pub async fn run_all(cfg: &Config) -> Vec<Results> {
+    use impls::*;
+    let es: Vec<Entry> = [
+        entry::<raw::Raw>(),
+        entry::<raw_loop::RawLoop>(),
+        entry::<ours::Ours>(),
+        entry::<ours::OursMacro>(),
+        entry::<ractor::Ractor>(),
+        entry::<kameo::Kameo>(),
+        entry::<tgs::Tgs>(),
+    ]
+    .into_iter()
+    .filter(|e| cfg.wants(e.name))
+    .collect();
+    let m = es.len();
+    let mut out: Vec<Results> = es
+        .iter()
+        .map(|e| Results {
+            name: e.name,
+            ..Results::default()
+        })
+        .collect();
+    let turns = |k: usize| (0..m).map(move |j| (k + j) % m);
+    let lists = || -> Vec<Vec<Span>> { (0..m).map(|_| Vec::new()).collect() };
+    if cfg.runs("flat") {
+        eprintln!("start and stop ...");
+        // Warm up the runtime (worker threads, allocator pools) once each.
+        for e in es.iter().filter(|e| e.has_flat) {
+            (e.flat)(cfg.n.min(1_000)).await;
         }
-        let n = cfg.n as f64;
-        r.start = Some(Stat::of(&starts, n));
-        r.stop = Some(Stat::of(&stops, n));
-        if let Some((b, a, left)) = memory_once::<I>(cfg.mem_n).await {
-            r.mem = Some(b);
-            r.allocs = Some(a);
-            r.mem_left = Some(left);
+        let (mut starts, mut stops) = (lists(), lists());
+        for k in 0..cfg.reps {
+            for i in turns(k).filter(|&i| es[i].has_flat) {
+                let (s, t) = (es[i].flat)(cfg.n).await;
+                starts[i].push(s);
+                stops[i].push(t);
+            }
         }
+        eprintln!("memory ...");
+        for (i, e) in es.iter().enumerate().filter(|(_, e)| e.has_flat) {
+            out[i].start = Some(Stat::of(&starts[i], cfg.n as f64));
+            out[i].stop = Some(Stat::of(&stops[i], cfg.n as f64));
+            if let Some((b, a, left)) = (e.memory)(cfg.mem_n).await {
+                out[i].mem = Some(b);
+                out[i].allocs = Some(a);
+                out[i].mem_left = Some(left);
+            }
+        }
+        eprintln!("scaling ...");
         for &n in &cfg.scaling {
             let reps = if n >= 100_000 {
                 cfg.reps.min(3)
             } else {
                 cfg.reps
             };
-            let mut v = Vec::new();
-            for _ in 0..reps {
-                let (s, t) = flat_once::<I>(n).await;
-                v.push((s.wall + t.wall) / n as f64);
+            let mut v: Vec<Vec<f64>> = (0..m).map(|_| Vec::new()).collect();
+            for k in 0..reps {
+                for i in turns(k).filter(|&i| es[i].has_flat) {
+                    let (s, t) = (es[i].flat)(n).await;
+                    v[i].push((s.wall + t.wall) / n as f64);
+                }
             }
-            r.scaling.push((n, median(v)));
-        }
-    }
-    let mut v = Vec::new();
-    for _ in 0..cfg.reps * cfg.runs("restart") as usize {
-        match restart_once::<I>(cfg.restart_n).await {
-            Some(x) => v.push(x),
-            None => break,
-        }
-    }
-    if !v.is_empty() {
-        r.restart = Some(Stat::of(&v, cfg.restart_n as f64));
-    }
-    let (mut starts, mut stops) = (Vec::new(), Vec::new());
-    for _ in 0..cfg.reps * cfg.runs("tree") as usize {
-        match tree_once::<I>(cfg.depth, cfg.fanout).await {
-            Some((s, t)) => {
-                starts.push(s);
-                stops.push(t);
+            for (i, v) in v.into_iter().enumerate().filter(|(_, v)| !v.is_empty()) {
+                out[i].scaling.push((n, median(v)));
             }
-            None => break,
         }
     }
-    if !starts.is_empty() {
-        // µs in all.
-        r.tree_start = Some(Stat::of(&starts, 1e3));
-        r.tree_stop = Some(Stat::of(&stops, 1e3));
+    if cfg.runs("restart") {
+        eprintln!("restart ...");
+        let mut v = lists();
+        let mut unsupported = vec![false; m];
+        for k in 0..cfg.reps {
+            for i in turns(k) {
+                if unsupported[i] {
+                    continue;
+                }
+                match (es[i].restart)(cfg.restart_n).await {
+                    Some(x) => v[i].push(x),
+                    None => unsupported[i] = true,
+                }
+            }
+        }
+        for (i, v) in v.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
+            out[i].restart = Some(Stat::of(v, cfg.restart_n as f64));
+        }
+    }
+    if cfg.runs("tree") {
+        eprintln!("tree ...");
+        let (mut starts, mut stops) = (lists(), lists());
+        let mut unsupported = vec![false; m];
+        for k in 0..cfg.reps {
+            for i in turns(k) {
+                if unsupported[i] {
+                    continue;
+                }
+                match (es[i].tree)(cfg.depth, cfg.fanout).await {
+                    Some((s, t)) => {
+                        starts[i].push(s);
+                        stops[i].push(t);
+                    }
+                    None => unsupported[i] = true,
+                }
+            }
+        }
+        for i in (0..m).filter(|&i| !starts[i].is_empty()) {
+            // µs in all.
+            out[i].tree_start = Some(Stat::of(&starts[i], 1e3));
+            out[i].tree_stop = Some(Stat::of(&stops[i], 1e3));
+        }
     }
     // Long workloads (5 s and 10 s): one run each.
-    if cfg.runs("churn") {
-        r.churn = churn_once::<I>(&cfg.churn).await;
+    for (i, e) in es.iter().enumerate() {
+        if cfg.runs("churn") {
+            eprintln!("churn: {} ...", e.name);
+            out[i].churn = (e.churn)(&cfg.churn).await;
+        }
+        if cfg.runs("dynamic") {
+            eprintln!("dynamic: {} ...", e.name);
+            out[i].dynamic = (e.dynamic)(&cfg.dynamic).await;
+        }
     }
-    if cfg.runs("dynamic") {
-        r.dynamic = dynamic_once::<I>(&cfg.dynamic).await;
-    }
-    r
-}
-
-/// Runs every implementation that `cfg` selects, one after another.
-pub async fn run_all(cfg: &Config) -> Vec<Results> {
-    use impls::*;
-    let mut out = Vec::new();
-    macro_rules! one {
-        ($t:ty) => {
-            if cfg.wants(<$t as Impl>::NAME) {
-                eprintln!("running {} ...", <$t as Impl>::NAME);
-                out.push(run_impl::<$t>(cfg).await);
-            }
-        };
-    }
-    one!(raw::Raw);
-    one!(raw_loop::RawLoop);
-    one!(ours::Ours);
-    one!(ours::OursMacro);
-    one!(ractor::Ractor);
-    one!(kameo::Kameo);
-    one!(tgs::Tgs);
     out
 }
 

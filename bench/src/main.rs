@@ -4,7 +4,8 @@
 //! [--dyn-window N] [--dyn-ticks MS]`
 //!
 //! Runs the workloads described in the library's documentation for every
-//! implementation, in one process, one after another, on a 2-worker
+//! implementation, in one process (repetitions taking turns across
+//! implementations), on a 2-worker
 //! multi-thread tokio runtime, and prints markdown tables with ratios to raw
 //! tokio. `--quick` is a smoke test (small sizes, one repetition): its
 //! timings mean nothing.
