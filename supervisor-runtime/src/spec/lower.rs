@@ -224,8 +224,10 @@ fn order<R>(g: &GroupDecl<R>, path: &str) -> Result<(Vec<Vec<u32>>, Vec<u32>), E
         }
     }
     let mut deps: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut any_after = false;
     for (i, child) in g.children.iter().enumerate() {
         let after = &child.opts().after;
+        any_after |= !after.is_empty();
         if !after.is_empty() && g.kind == GroupKind::Sequential {
             return Err(invalid(
                 &join_name(path, names[i]),
@@ -252,6 +254,12 @@ fn order<R>(g: &GroupDecl<R>, path: &str) -> Result<(Vec<Vec<u32>>, Vec<u32>), E
         if g.kind == GroupKind::Sequential && i > 0 {
             deps[i].push(i as u32 - 1);
         }
+    }
+    if !any_after {
+        // The start order is the children's own (a sequential group's
+        // edges each point to the previous sibling): no cycle to look for,
+        // and no list to keep.
+        return Ok((deps, Vec::new()));
     }
     let order = topo_order(&deps).map_err(|cycle| {
         let mut s = String::new();
