@@ -18,10 +18,13 @@ pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     if name.len() > MAX_NAME {
         return Err(Error::invalid_name(name, "it is longer than 64 characters"));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+    // By byte: every allowed character is ASCII, and a byte of a
+    // multi-byte character is never one of them.
+    if let Some(at) = name
+        .bytes()
+        .position(|b| !matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
     {
+        let c = name[at..].chars().next().expect("a character starts here");
         return Err(Error::invalid_name(name, &format!("it contains {c:?}")));
     }
     Ok(())
@@ -68,6 +71,9 @@ mod tests {
         for bad in ["", "A", "a.b", "a b", &"x".repeat(65)] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+        // The message names the first character outside the rule, whole.
+        let e = check_name("ab\u{e9}c").unwrap_err().to_string();
+        assert!(e.contains("'\u{e9}'"), "{e}");
         for good in ["a", "a-b_0", &"x".repeat(64)] {
             assert!(check_name(good).is_ok(), "{good:?}");
         }
