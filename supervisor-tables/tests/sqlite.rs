@@ -190,6 +190,14 @@ fn shell(p: impl AsRef<Path>) -> rusqlite::Connection {
     c
 }
 
+/// Drops a table off the runtime, where its connections close before the
+/// drop returns (on the runtime they close on the blocking pool, in the
+/// background, and a change of the file's journal mode made meanwhile
+/// would find them open: "database is locked").
+fn close<V: 'static>(t: SqliteTable<V>) {
+    std::thread::spawn(move || drop(t)).join().unwrap();
+}
+
 /// The bytes of a file, to check that a failed open left it alone.
 fn bytes(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
@@ -248,12 +256,11 @@ async fn a_file_that_is_not_ours_is_refused_and_left_untouched() {
 #[tokio::test]
 async fn a_corrupt_file_is_refused_and_left_untouched() {
     let (_d, path) = temp_file("t.db");
-    {
-        let t = SqliteTable::<Job>::open(&path).await.unwrap();
-        for i in 0..200 {
-            t.insert(&format!("k{i}"), &Job { n: i }).await.unwrap();
-        }
+    let t = SqliteTable::<Job>::open(&path).await.unwrap();
+    for i in 0..200 {
+        t.insert(&format!("k{i}"), &Job { n: i }).await.unwrap();
     }
+    close(t);
     // Checkpoint the log into the file, then damage a page of the table.
     {
         let c = shell(&path);
