@@ -141,6 +141,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::slot::{Slot, Stamp};
     use crate::error::Reason;
 
     fn kind(e: &Ending) -> &'static str {
@@ -226,12 +227,6 @@ mod tests {
         assert_eq!(err.to_string(), "panicked: boom");
         assert_eq!(p.unwrap().error.to_string(), "panicked: boom");
     }
-}
-
-#[cfg(test)]
-mod kept_tests {
-    use super::*;
-    use crate::engine::slot::{Slot, Stamp};
 
     #[test]
     fn a_kept_error_is_shared_once_and_replaced_by_the_next() {
