@@ -225,6 +225,7 @@ impl GroupState {
     /// Aborts the task of a stopping child that overran its timeout.
     pub(crate) fn abort(&mut self, i: u32) {
         let gen = self.slots[i as usize].gen();
+        self.link.tree.note_unclean();
         if let Some(h) = self.mutate(i, |s| s.transition_to_aborted()) {
             h.abort();
         }
@@ -235,6 +236,7 @@ impl GroupState {
 
     /// Gives up waiting for a child that could not be stopped (shutdown only).
     pub(crate) fn abandon(&mut self, i: u32) {
+        self.link.tree.note_unclean();
         self.mutate(i, |s| s.abandon());
         self.set_state(i, NodeState::Stopped, None, None);
         self.wake_deps(i);

@@ -217,6 +217,7 @@ impl GroupState {
                         if self.stopping {
                             self.abandon(i);
                         } else {
+                            self.link.tree.note_unclean();
                             self.mutate(i, |s| s.mark_unstopped());
                         }
                     }

@@ -35,6 +35,10 @@ pub(crate) struct TreeShared {
     /// A cancellation of `token` from outside sets it as soon as the tree's
     /// top task sees it.
     stopping: AtomicBool,
+    /// Set when any node of the tree is aborted or left unstopped: until
+    /// then the shutdown report has nothing to list, and is made without
+    /// visiting a node (see [`TreeShared::note_unclean`]).
+    unclean: AtomicBool,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     stop_error: Mutex<Option<Error>>,
 }
@@ -58,6 +62,20 @@ impl TreeShared {
     /// Whether no new incarnation may start: the shutdown has begun.
     pub(crate) fn starts_blocked(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// A node of this tree was aborted or could not be stopped: the
+    /// shutdown report must look for it. Set before the flag of the node's
+    /// slot is read by anyone (under its group's lock, which the report's
+    /// walk takes too).
+    pub(crate) fn note_unclean(&self) {
+        self.unclean.store(true, Ordering::Release);
+    }
+
+    /// Whether any node was ever aborted or left unstopped (false: the
+    /// report of a shutdown is clean without looking).
+    pub(crate) fn was_unclean(&self) -> bool {
+        self.unclean.load(Ordering::Acquire)
     }
 
     /// Begins the shutdown: blocks new starts, then cancels the root.
@@ -214,6 +232,7 @@ impl Tree {
             token: CancellationToken::new(),
             propagate_panics: self.propagate_panics,
             stopping: AtomicBool::new(false),
+            unclean: AtomicBool::new(false),
             panic: Mutex::new(None),
             stop_error: Mutex::new(None),
         });
