@@ -47,7 +47,7 @@ pub(crate) struct Added {
 pub(crate) trait RestartGate: Send + Sync + 'static {
     /// `None`: restart as planned without asking (a child outside the
     /// table). `Some(answer)`: the restart waits for `answer`.
-    fn check(&self, name: &Arc<str>) -> Option<BoxFuture<'static, GateAnswer>>;
+    fn check(&self, name: &str) -> Option<BoxFuture<'static, GateAnswer>>;
 }
 
 /// A boxed future, as the gate returns them.
@@ -137,8 +137,13 @@ impl GroupState {
                 }
             },
         };
-        self.link.set_added_name(i, &self.child_spec(i).name);
         let own_name = names.len() == 1 && *names[0] == *self.child_spec(i).name;
+        let local = if own_name {
+            names[0].clone()
+        } else {
+            Arc::from(self.child_spec(i).name.as_str())
+        };
+        self.link.set_added_name(i, &local);
         let a = self.added();
         for name in &names {
             a.names.insert(name.clone(), i);
@@ -173,21 +178,25 @@ impl GroupState {
         }
         // Release what its last incarnation held; the slot is free for reuse.
         self.mutate(i, |s| s.free());
-        let local = self.child_spec(i).name.clone();
         let n = self.spec.children.len();
         let a = self.added();
         // Its runnable (and what it captured) is not kept for the slot's
-        // next child: a group that shrinks gives the memory back.
+        // next child: a group that shrinks gives the memory back. The name
+        // stays: a context of the old child still held somewhere reads it.
         let spec = &mut a.extra[i as usize - n];
-        *spec = ChildSpec::plain(spec.name.clone(), BoxRunnable::vacant());
+        let local = std::mem::take(&mut spec.name);
         a.forgotten = true;
         a.free.push(i);
-        let names = a.group_names.remove(&i).unwrap_or_else(|| vec![local]);
-        for name in names {
-            if a.names.get(&name) == Some(&i) {
-                a.names.remove(&name);
+        let mut forget = |name: &str| {
+            if a.names.get(name) == Some(&i) {
+                a.names.remove(name);
             }
+        };
+        match a.group_names.remove(&i) {
+            Some(names) => names.iter().for_each(|name| forget(name)),
+            None => forget(&local),
         }
+        a.extra[i as usize - n] = ChildSpec::plain(local, BoxRunnable::vacant());
     }
 
     /// A child added at runtime is to restart: if the group has a gate, the
@@ -196,8 +205,7 @@ impl GroupState {
         let Some(gate) = self.added.as_ref().and_then(|a| a.gate.clone()) else {
             return;
         };
-        let name = self.child_spec(i).name.clone();
-        let Some(answer) = gate.check(&name) else {
+        let Some(answer) = gate.check(&self.child_spec(i).name) else {
             return;
         };
         let gen = self.slots[i as usize].gen();
@@ -324,12 +332,12 @@ impl SpawnedSet {
     }
 
     pub(crate) fn add(&self, spec: ChildSpec) -> Result<(), Error> {
-        let names = vec![spec.name.clone()];
+        let names = vec![Arc::from(spec.name.as_str())];
         self.insert(spec, names)
     }
 
     pub(crate) fn add_group(&self, specs: Vec<ChildSpec>) -> Result<(), Error> {
-        let names: Vec<Arc<str>> = specs.iter().map(|s| s.name.clone()).collect();
+        let names: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(s.name.as_str())).collect();
         let spec = Arc::new(Spec::spawned_set(specs));
         let child = ChildSpec::anonymous(group_runnable(spec));
         self.insert(child, names)
@@ -403,7 +411,7 @@ impl OpenGroup {
 
     /// Adds a child under its own name; it starts at the group's next turn.
     pub(crate) fn add(&self, spec: ChildSpec) -> Result<(), Error> {
-        let names = vec![spec.name.clone()];
+        let names = vec![Arc::from(spec.name.as_str())];
         self.0.add(spec, names)
     }
 
@@ -412,9 +420,8 @@ impl OpenGroup {
     pub(crate) fn add_initial(&self, specs: impl IntoIterator<Item = ChildSpec>) {
         let mut st = self.0.lock();
         for spec in specs {
-            let names = vec![spec.name.clone()];
-            let name = spec.name.clone();
-            if let Err(err) = st.add(spec, names) {
+            let name: Arc<str> = Arc::from(spec.name.as_str());
+            if let Err(err) = st.add(spec, vec![name.clone()]) {
                 tracing::warn!(error = %err, key = %name, "keyed child not started");
             }
         }

@@ -193,7 +193,7 @@ impl Link {
         let mut added = self.added_names.lock().unwrap_or_else(|p| p.into_inner());
         if i == added.len() {
             added.push(local.clone());
-        } else if !Arc::ptr_eq(&added[i], local) {
+        } else if added[i] != *local {
             added[i] = local.clone();
         }
     }
@@ -355,7 +355,7 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
     tokio::pin!(sleep);
     let mut sleep_at: Option<Instant> = None;
     loop {
-        let (to_cancel, next, finished, stopping) = {
+        let (to_cancel, next, finished, stopping, ended) = {
             let mut st = shared.lock();
             st.turn();
             st.take_notes();
@@ -371,13 +371,22 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
             {
                 shared.ended.notify_waiters();
             }
+            let finished = st.finished();
+            let ended = if finished.is_some() {
+                st.take_ended_contexts()
+            } else {
+                Vec::new()
+            };
             (
                 std::mem::take(&mut st.to_cancel),
                 st.timers.next_deadline().map(|s| st.instant(s)),
-                st.finished(),
+                finished,
                 st.stopping,
+                ended,
             )
         };
+        // Outside the lock: a context's drop may drop user callbacks.
+        drop(ended);
         // Outside the lock: cancellation runs user callbacks (`on_cancel`).
         for ctx in to_cancel {
             ctx.cancel();

@@ -16,7 +16,7 @@ struct Visit<'a> {
     /// The distinguished name of its group.
     group: &'a Arc<str>,
     /// Its own name.
-    local: &'a Arc<str>,
+    local: &'a str,
     slot: &'a Slot,
     /// When the slot's state last changed.
     since: Instant,
@@ -137,7 +137,7 @@ fn rows(top: &Arc<GroupShared>) -> Vec<Row> {
         let slot = v.slot;
         rows.push(Row {
             group: v.group.clone(),
-            local: v.local.clone(),
+            local: Arc::from(v.local),
             state: slot.state(),
             aborted: slot.was_aborted(),
             unstopped: slot.was_unstopped(),

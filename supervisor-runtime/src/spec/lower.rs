@@ -40,7 +40,7 @@ pub(crate) fn lower<R: Leaf + 'static>(
         match top.children.next() {
             Some(Decl::Leaf(c)) => {
                 let opts = child_opts(c.opts.get());
-                let spec = ChildSpec::with_opts(c.name.into(), c.runnable, opts);
+                let spec = ChildSpec::with_opts(c.name, c.runnable, opts);
                 check_child(&top.path, &spec)?;
                 top.built.push(spec);
             }
@@ -59,7 +59,7 @@ pub(crate) fn lower<R: Leaf + 'static>(
                 let (as_child, spec) = frame.finish()?;
                 match (stack.last_mut(), as_child) {
                     (Some(parent), Some((name, opts))) => {
-                        let child = ChildSpec::with_opts(name.into(), wrap(spec), opts);
+                        let child = ChildSpec::with_opts(name, wrap(spec), opts);
                         check_child(&parent.path, &child)?;
                         parent.built.push(child);
                     }

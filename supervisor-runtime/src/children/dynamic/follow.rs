@@ -72,7 +72,7 @@ impl TableGate {
 }
 
 impl RestartGate for TableGate {
-    fn check(&self, name: &Arc<str>) -> Option<crate::engine::BoxFuture<'static, GateAnswer>> {
+    fn check(&self, name: &str) -> Option<crate::engine::BoxFuture<'static, GateAnswer>> {
         let dg = DynamicGroup {
             inner: self.0.upgrade()?,
         };
@@ -80,10 +80,10 @@ impl RestartGate for TableGate {
         let seq = dg
             .reg()
             .entries
-            .get(&**name)
+            .get(name)
             .filter(|e| e.table.is_some())?
             .seq;
-        let key = name.clone();
+        let key: Arc<str> = Arc::from(name);
         Some(Box::pin(async move {
             match source.get(&key).await {
                 Err(e) => {
