@@ -301,6 +301,10 @@ impl GroupShared {
     }
 }
 
+/// The most notes a new group's mailbox (and its task's buffer for them)
+/// has room for before anyone posts.
+pub(crate) const MAILBOX_ROOM: usize = 16;
+
 /// Creates a group incarnation. `open`: it takes children at runtime.
 pub(crate) fn new_group(
     spec: Arc<Spec>,
@@ -308,12 +312,22 @@ pub(crate) fn new_group(
     tree: Arc<TreeShared>,
     open: bool,
 ) -> Arc<GroupShared> {
+    // The mailbox starts with room for a note from each child (up to 16):
+    // allocated here, by the thread that creates the group, rather than
+    // grown by the first children to post, on whichever workers they run.
+    // A realloc of memory from another thread's arena takes that arena's
+    // lock: growing the mailboxes of 1,111 small groups that way was the
+    // first cause of futex calls in a tree's start with two workers.
+    let cap = spec.children.len().min(MAILBOX_ROOM);
     let link = Arc::new(Link {
         name,
         tree,
         spec: spec.clone(),
         added_names: Mutex::new(Vec::new()),
-        mail: Mutex::new(Mailbox::default()),
+        mail: Mutex::new(Mailbox {
+            notes: Vec::with_capacity(cap),
+            woken: false,
+        }),
         wake: Wake::default(),
         pending: AtomicU32::new(0),
         reported: AtomicBool::new(false),
@@ -354,8 +368,11 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
     let sleep = tokio::time::sleep_until(Instant::now());
     tokio::pin!(sleep);
     let mut sleep_at: Option<Instant> = None;
+    // The contexts to cancel after a turn, swapped with the state's list
+    // under the lock: both keep their allocation from turn to turn.
+    let mut cancel: Vec<Context> = Vec::new();
     loop {
-        let (to_cancel, next, finished, stopping, ended) = {
+        let (next, finished, stopping, ended) = {
             let mut st = shared.lock();
             st.turn();
             st.take_notes();
@@ -377,8 +394,8 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
             } else {
                 Vec::new()
             };
+            std::mem::swap(&mut st.to_cancel, &mut cancel);
             (
-                std::mem::take(&mut st.to_cancel),
                 st.timers.next_deadline().map(|s| st.instant(s)),
                 finished,
                 st.stopping,
@@ -388,7 +405,7 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
         // Outside the lock: a context's drop may drop user callbacks.
         drop(ended);
         // Outside the lock: cancellation runs user callbacks (`on_cancel`).
-        for ctx in to_cancel {
+        for ctx in cancel.drain(..) {
             ctx.cancel();
         }
         if let Some(result) = finished {

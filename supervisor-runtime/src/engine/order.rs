@@ -217,7 +217,9 @@ impl GroupState {
         }
         match shutdown.limit() {
             Some(d) if d.is_zero() => self.abort(i),
-            Some(d) => self.timers.push_stop(self.stamp.after(d), i, gen),
+            Some(d) => self
+                .timers
+                .push_stop(self.stamp.after(d), i, gen, self.running),
             None => {}
         }
     }
@@ -249,6 +251,10 @@ impl GroupState {
         }
         self.stopping = true;
         self.batch.clear();
+        // Room for every running child at once, allocated once here rather
+        // than grown child by child (see `MAILBOX_ROOM` on why growth costs).
+        self.work.reserve(self.running);
+        self.to_cancel.reserve(self.running);
         if self.spec.deps.is_empty() {
             // No order among the children: only the last ending matters.
             self.link.quiet_endings.store(true, Ordering::Release);

@@ -33,7 +33,7 @@ pub(crate) struct GroupState {
     /// runtime (`added`).
     pub(crate) slots: Vec<Slot>,
     /// Slots with a task running. Kept exact by [`mutate`](Self::mutate).
-    running: usize,
+    pub(super) running: usize,
     /// Slots that want to start. Kept exact by [`mutate`](Self::mutate).
     want_start: usize,
     /// Slots not yet settled (healthy, done or over). Kept exact by
@@ -104,7 +104,7 @@ impl GroupState {
             hold_healthy: false,
             added: open.then(Added::open),
             now,
-            notes: Vec::new(),
+            notes: Vec::with_capacity(n.min(super::group::MAILBOX_ROOM)),
             stamp: Stamp(0),
             base: now,
         }

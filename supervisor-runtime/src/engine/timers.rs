@@ -88,9 +88,14 @@ impl Timers {
     }
 
     /// Incarnation `gen` of child `idx`, asked to stop, is aborted if it has
-    /// not ended by `at`.
-    pub(crate) fn push_stop(&mut self, at: Stamp, idx: u32, gen: u32) {
-        let s = self.stops.entry(at).or_default();
+    /// not ended by `at`. `room`: how many may join it at `at` (the running
+    /// children: a stop of all of them shares one instant), the room a new
+    /// instant's list is given at once.
+    pub(crate) fn push_stop(&mut self, at: Stamp, idx: u32, gen: u32, room: usize) {
+        let s = self.stops.entry(at).or_insert_with(|| Stops {
+            members: Vec::with_capacity(room),
+            live: 0,
+        });
         s.members.push((idx, gen));
         s.live += 1;
     }
