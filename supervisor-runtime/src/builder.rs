@@ -270,6 +270,43 @@ mod tests {
         assert_eq!(e.node(), Some("app.a"));
     }
 
+    /// Few siblings are compared pairwise, many through a map: the same
+    /// answers either way, for duplicates and for `after` names.
+    #[test]
+    fn siblings_are_checked_alike_in_small_and_large_groups() {
+        for n in [2, 16, 17, 200] {
+            let group = |dup: bool| {
+                let mut g = Group::parallel("app");
+                for i in 0..n {
+                    let name = if dup && i == n - 1 {
+                        "c0".to_string()
+                    } else {
+                        format!("c{i}")
+                    };
+                    let c = Child::new(name, idle);
+                    g = g.child(if i == n - 1 && !dup {
+                        c.after(["c0"])
+                    } else {
+                        c
+                    });
+                }
+                g
+            };
+            let e = group(true).build().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::DuplicateName, "{n}: {e}");
+            assert_eq!(e.node(), Some("app.c0"), "{n}");
+            assert!(group(false).build().is_ok(), "{n}");
+            let e = group(false)
+                .child(Child::new("last", idle).after(["nope"]))
+                .build()
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("`after(nope)` names no sibling"),
+                "{n}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn after_cycles_are_printed_by_name() {
         let e = Group::parallel("app")
