@@ -16,10 +16,12 @@
 //! built by `supervision_tree!`, for `tree` and `restart` only; `rawpad`:
 //! raw tokio with 5 clock reads per spawn, a control for the spread of the
 //! start; `rawold`: the raw column as it was)
-//! `flat|cpu|tree|restart|alloc|tree-alloc|start|tree-start|idle`
+//! `flat|cpu|tree|tree-parts|restart|alloc|tree-alloc|start|tree-start|idle`
 //! `[n]` `[reps]`. `flat` is start + stop of `n` leaves (with the workers'
 //! counters for each; `cpu` the same with CPU time), `tree` the depth-4
-//! fanout-10 tree, `restart` `n` restart cycles, `alloc` (`tree-alloc`) one
+//! fanout-10 tree, `tree-parts` (ours only) the same tree's start and
+//! stop cut into the caller's work (describe and build; drop the last
+//! handle) and the runtime's, `restart` `n` restart cycles, `alloc` (`tree-alloc`) one
 //! start of `n` leaves (of the tree) with an allocation histogram. For instruction counts per child
 //! under callgrind: `idle` only warms up (a 1,000-leaf start and stop) and
 //! exits, `start` and `tree-start` warm up, start once and exit without
@@ -31,7 +33,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use supervisor_bench::impls::{
-    ours::{Ours, OursMacro},
+    ours::{builder_tree, Ours, OursMacro},
     raw::Raw,
     raw_loop::RawLoop,
 };
@@ -219,6 +221,35 @@ async fn run<I: Impl>(what: &str, n: usize, reps: usize) {
                     stop.cpu / 1e4,
                     w1.since(&w0)
                 );
+            }
+        }
+        "tree-parts" => {
+            // Ours only: the tree's start and stop cut where the caller's
+            // thread works alone (describing and building; dropping the
+            // last handle) and where the workers run the tree.
+            for rep in 0..reps {
+                let p = Probe::new(10_000);
+                let t0 = std::time::Instant::now();
+                let tree = builder_tree(4, 10, &p);
+                let t1 = std::time::Instant::now();
+                let handle = tree.start();
+                p.wait_started().await;
+                let t2 = std::time::Instant::now();
+                let report = handle.shutdown().await;
+                let t3 = std::time::Instant::now();
+                assert!(report.is_clean());
+                drop((report, handle));
+                let t4 = std::time::Instant::now();
+                p.assert_all("ours", 10_000);
+                let ns = |a: std::time::Instant, b: std::time::Instant| (b - a).as_nanos() / 10_000;
+                println!(
+                    "{rep:3} describe+build {:5} run to started {:5} shutdown {:5} drop {:5} ns/leaf",
+                    ns(t0, t1),
+                    ns(t1, t2),
+                    ns(t2, t3),
+                    ns(t3, t4)
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         "restart" => {

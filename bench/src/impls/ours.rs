@@ -85,6 +85,14 @@ fn builder_group(name: String, depth: u32, fanout: usize, p: &Arc<Probe>) -> Gro
     g
 }
 
+/// The tree of the tree workload, described with the builder and built
+/// (checked), not started.
+pub fn builder_tree(depth: u32, fanout: usize, p: &Arc<Probe>) -> Tree {
+    builder_group("app".into(), depth, fanout, p)
+        .build()
+        .expect("a valid tree")
+}
+
 /// Keyed children of a [`DynamicGroup`], one child of the tree; the
 /// tokens that `remove` needs, by key.
 pub struct OursDyn {
@@ -136,10 +144,7 @@ impl Impl for Ours {
     }
 
     async fn start_tree(depth: u32, fanout: usize, p: &Arc<Probe>) -> Option<OursRun> {
-        let tree = builder_group("app".into(), depth, fanout, p)
-            .build()
-            .expect("a valid tree");
-        Some(OursRun(tree.start()))
+        Some(OursRun(builder_tree(depth, fanout, p).start()))
     }
 
     async fn start_churn(c: &Arc<Churn>) -> Option<OursRun> {
