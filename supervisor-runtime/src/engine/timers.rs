@@ -69,7 +69,71 @@ struct Timer {
 #[derive(Default)]
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<Timer>>,
-    stops: BTreeMap<Stamp, Stops>,
+    stops: StopTimes,
+}
+
+/// The shutdown timeouts by deadline. Almost every group has one at a
+/// time (a stop of all its children shares one instant), kept without a
+/// map: a map's first entry allocates a node, and a tree's stop did that
+/// once per group, on whichever worker ran the group's turn.
+#[derive(Default)]
+struct StopTimes {
+    one: Option<(Stamp, Stops)>,
+    /// The other instants, never one of `one`'s.
+    more: BTreeMap<Stamp, Stops>,
+}
+
+impl StopTimes {
+    /// The entry of `at`, made with room for `room` members if new.
+    fn entry(&mut self, at: Stamp, room: usize) -> &mut Stops {
+        let new = || Stops {
+            members: Vec::with_capacity(room),
+            live: 0,
+        };
+        let in_one = match &self.one {
+            Some((t, _)) => *t == at,
+            None => !self.more.contains_key(&at),
+        };
+        if in_one {
+            let (_, s) = self.one.get_or_insert_with(|| (at, new()));
+            return s;
+        }
+        self.more.entry(at).or_insert_with(new)
+    }
+
+    fn get_mut(&mut self, at: Stamp) -> Option<&mut Stops> {
+        match &mut self.one {
+            Some((t, s)) if *t == at => Some(s),
+            _ => self.more.get_mut(&at),
+        }
+    }
+
+    fn remove(&mut self, at: Stamp) {
+        match &self.one {
+            Some((t, _)) if *t == at => self.one = None,
+            _ => {
+                self.more.remove(&at);
+            }
+        }
+    }
+
+    fn first(&self) -> Option<Stamp> {
+        let one = self.one.as_ref().map(|(t, _)| *t);
+        let more = self.more.first_key_value().map(|(t, _)| *t);
+        match (one, more) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest entry, if it is due at `now`.
+    fn pop_due(&mut self, now: Stamp) -> Option<Stops> {
+        let at = self.first().filter(|at| *at <= now)?;
+        match &self.one {
+            Some((t, _)) if *t == at => self.one.take().map(|(_, s)| s),
+            _ => self.more.pop_first().map(|(_, s)| s),
+        }
+    }
 }
 
 /// The children whose shutdown timeout falls at one instant.
@@ -92,20 +156,17 @@ impl Timers {
     /// children: a stop of all of them shares one instant), the room a new
     /// instant's list is given at once.
     pub(crate) fn push_stop(&mut self, at: Stamp, idx: u32, gen: u32, room: usize) {
-        let s = self.stops.entry(at).or_insert_with(|| Stops {
-            members: Vec::with_capacity(room),
-            live: 0,
-        });
+        let s = self.stops.entry(at, room);
         s.members.push((idx, gen));
         s.live += 1;
     }
 
     /// A child whose shutdown timeout was `at` has ended in time.
     pub(crate) fn stop_ended(&mut self, at: Stamp) {
-        if let Some(s) = self.stops.get_mut(&at) {
+        if let Some(s) = self.stops.get_mut(at) {
             s.live = s.live.saturating_sub(1);
             if s.live == 0 {
-                self.stops.remove(&at);
+                self.stops.remove(at);
             }
         }
     }
@@ -113,7 +174,7 @@ impl Timers {
     /// The earliest deadline.
     pub(crate) fn next_deadline(&self) -> Option<Stamp> {
         let heap = self.heap.peek().map(|t| t.0.at);
-        let stops = self.stops.first_key_value().map(|(at, _)| *at);
+        let stops = self.stops.first();
         match (heap, stops) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -122,10 +183,7 @@ impl Timers {
 
     /// The children of the next shutdown timeout due at `now`.
     fn pop_due_stops(&mut self, now: Stamp) -> Option<Vec<(u32, u32)>> {
-        match self.stops.first_key_value() {
-            Some((at, _)) if *at <= now => self.stops.pop_first().map(|(_, s)| s.members),
-            _ => None,
-        }
+        self.stops.pop_due(now).map(|s| s.members)
     }
 
     /// The next timer due at `now`.
@@ -231,5 +289,48 @@ impl GroupState {
                 TimerKind::HealthWait => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(s: Option<Stops>) -> Option<Vec<(u32, u32)>> {
+        s.map(|s| s.members)
+    }
+
+    /// The inline entry and the map together keep one entry per instant
+    /// and give them back earliest first, whichever holds which.
+    #[test]
+    fn stop_times_keep_one_entry_per_instant_in_deadline_order() {
+        let mut t = StopTimes::default();
+        t.entry(Stamp(20), 4).members.push((0, 1));
+        t.entry(Stamp(10), 4).members.push((1, 1)); // earlier, into the map
+        t.entry(Stamp(20), 4).members.push((2, 1)); // joins the inline one
+        assert_eq!(t.first(), Some(Stamp(10)));
+        assert!(t.pop_due(Stamp(9)).is_none());
+        assert_eq!(members(t.pop_due(Stamp(25))), Some(vec![(1, 1)]));
+        assert_eq!(t.first(), Some(Stamp(20)));
+        // An instant of the map while the inline slot is free stays in the map.
+        t.entry(Stamp(30), 4).members.push((3, 1));
+        t.remove(Stamp(20));
+        t.entry(Stamp(30), 4).members.push((4, 1));
+        t.entry(Stamp(40), 4).members.push((5, 1));
+        assert_eq!(members(t.pop_due(Stamp(50))), Some(vec![(3, 1), (4, 1)]));
+        assert_eq!(members(t.pop_due(Stamp(50))), Some(vec![(5, 1)]));
+        assert!(t.pop_due(Stamp(50)).is_none());
+        assert_eq!(t.first(), None);
+    }
+
+    #[test]
+    fn a_stop_entry_goes_when_its_last_child_ends() {
+        let mut t = Timers::default();
+        t.push_stop(Stamp(5), 0, 1, 2);
+        t.push_stop(Stamp(5), 1, 1, 2);
+        t.stop_ended(Stamp(5));
+        assert_eq!(t.next_deadline(), Some(Stamp(5)));
+        t.stop_ended(Stamp(5));
+        assert_eq!(t.next_deadline(), None);
     }
 }
