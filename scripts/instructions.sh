@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per child of ours and of raw tokio, counted by callgrind:
-# repeatable whatever else the machine does (wall-clock ratios on a shared
-# machine are not). Per child by difference of runs of bench/examples/profile.rs
+# nearly repeatable whatever else the machine does (wall-clock ratios on a
+# shared machine are not): the same binary counted twice in one session
+# agrees within 1 %, but on a loaded machine against a quiet one the totals
+# moved by up to 3 % (how often the worker parks changes), so compare
+# counts taken in one session. Per child by difference of runs of bench/examples/profile.rs
 # that differ by one start, one start + stop, or 10,000 restart cycles.
 # The runtime has one worker (BENCH_WORKERS, default 1 here): with two, the
 # count depends on how the workers happened to steal and park, by up to 30 %.
