@@ -389,11 +389,13 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
                 shared.ended.notify_waiters();
             }
             let finished = st.finished();
-            let ended = if finished.is_some() {
-                st.take_ended_contexts()
-            } else {
-                Vec::new()
-            };
+            let ended = finished.is_some().then(|| {
+                // The mailbox's buffer too: a note posted later (a context
+                // still held somewhere) finds an empty one.
+                let mail =
+                    std::mem::take(&mut link.mail.lock().unwrap_or_else(|p| p.into_inner()).notes);
+                (st.release_finished(), mail)
+            });
             std::mem::swap(&mut st.to_cancel, &mut cancel);
             (
                 st.timers.next_deadline().map(|s| st.instant(s)),

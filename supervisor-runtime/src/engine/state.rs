@@ -77,6 +77,15 @@ pub(crate) struct GroupState {
     base: Instant,
 }
 
+/// What a finished group incarnation gives up (see
+/// [`GroupState::release_finished`]); dropping it frees them.
+pub(crate) struct Released {
+    _contexts: Vec<Context>,
+    _notes: Vec<Note>,
+    _work: VecDeque<u32>,
+    _to_cancel: Vec<Context>,
+}
+
 impl GroupState {
     /// `open`: takes children at runtime (a dynamic group, a spawned set).
     pub(crate) fn new(link: Arc<Link>, spec: Arc<Spec>, open: bool) -> Self {
@@ -388,8 +397,10 @@ impl GroupState {
         None
     }
 
-    /// The contexts of this finished incarnation's ended children, taken
-    /// out of their slots to be dropped by the caller outside the lock.
+    /// What this finished incarnation no longer needs, taken out to be
+    /// dropped by the caller outside the lock: the contexts of its ended
+    /// children, and its buffers (notes, work list, contexts to cancel).
+    /// Snapshots and reports read the slots and the spec, which stay.
     ///
     /// A slot keeps its last context so that a restart can renew it in
     /// place; a finished group starts nothing again (a restart of the group
@@ -401,14 +412,19 @@ impl GroupState {
     /// 500 instructions per leaf moved off that thread. Kept: the context
     /// of a node that runs a group (the walks of snapshots and reports find
     /// the group through it) and of a task that could not be stopped.
-    pub(crate) fn take_ended_contexts(&mut self) -> Vec<Context> {
-        let mut out = Vec::with_capacity(self.slots.len());
+    pub(crate) fn release_finished(&mut self) -> Released {
+        let mut contexts = Vec::with_capacity(self.slots.len());
         for s in &mut self.slots {
             if !s.running() && s.ctx().is_some_and(|c| c.inner.sub().is_none()) {
-                out.extend(s.take_ctx());
+                contexts.extend(s.take_ctx());
             }
         }
-        out
+        Released {
+            _contexts: contexts,
+            _notes: std::mem::take(&mut self.notes),
+            _work: std::mem::take(&mut self.work),
+            _to_cancel: std::mem::take(&mut self.to_cancel),
+        }
     }
 
     /// Aborts every running child without waiting: the group's own task is
