@@ -307,6 +307,56 @@ mod tests {
         }
     }
 
+    /// Errors deep in a tree name the node by its whole path, at each
+    /// place a check can fail: a group's own head, its children's names,
+    /// a child's options, and the group once its children are known.
+    #[test]
+    fn errors_below_the_root_name_the_whole_path() {
+        let nested = |inner: Group| {
+            Group::parallel("app").child(Child::new("a", idle)).group(
+                Group::parallel("mid")
+                    .child(Child::new("b", idle))
+                    .group(inner),
+            )
+        };
+        let cases: Vec<(Group, &str)> = vec![
+            (
+                nested(
+                    Group::parallel("db")
+                        .child(Child::new("x", idle))
+                        .child(Child::new("x", idle)),
+                ),
+                "app.mid.db.x",
+            ),
+            (nested(Group::parallel("db")), "app.mid.db"),
+            (
+                nested(Group::parallel("db").child(Child::new("w", idle).watchdog(Duration::ZERO))),
+                "app.mid.db.w",
+            ),
+            (
+                nested(
+                    Group::parallel("db")
+                        .auto_shutdown(AutoShutdown::AnySignificant)
+                        .child(Child::new("x", idle)),
+                ),
+                "app.mid.db",
+            ),
+            (
+                nested(Group::parallel("db").child(Child::new("x", idle).after(["nope"]))),
+                "app.mid.db.x",
+            ),
+            (
+                nested(Group::parallel("Bad").child(Child::new("x", idle))),
+                "app.mid.Bad",
+            ),
+        ];
+        for (group, node) in cases {
+            let e = group.build().unwrap_err();
+            assert_eq!(e.node(), Some(node), "{e}");
+            assert!(e.to_string().contains("`app.mid."), "{e}");
+        }
+    }
+
     #[test]
     fn after_cycles_are_printed_by_name() {
         let e = Group::parallel("app")

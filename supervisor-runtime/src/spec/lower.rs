@@ -32,7 +32,7 @@ pub(crate) fn lower<R: Leaf + 'static>(
             "the root group cannot be `significant`: it has no group to end",
         ));
     }
-    let mut stack = vec![open(root, parent, None)?];
+    let mut stack = vec![open(root, &|| parent.to_owned(), None)?];
     loop {
         let top = stack
             .last_mut()
@@ -41,33 +41,40 @@ pub(crate) fn lower<R: Leaf + 'static>(
             Some(Decl::Leaf(c)) => {
                 let opts = child_opts(c.opts.get());
                 let spec = ChildSpec::with_opts(c.name, c.runnable, opts);
-                check_child(&top.path, &spec)?;
-                top.built.push(spec);
+                check_child(&|| path_of(parent, &stack), &spec)?;
+                stack.last_mut().expect("non-empty").built.push(spec);
             }
             Some(Decl::Group(g)) => {
                 // A group's own `backoff` is the default of its children; as
                 // a child it restarts with its parent's default.
                 let mut opts = child_opts(g.opts.get());
                 opts.backoff = None;
-                let as_child = (g.name.clone(), opts);
-                let parent = &stack.last().expect("the group's parent").path;
-                let frame = open(*g, parent, Some(as_child))?;
+                let frame = open(*g, &|| path_of(parent, &stack), Some(opts))?;
                 stack.push(frame);
             }
             None => {
                 let frame = stack.pop().expect("non-empty");
-                let (as_child, spec) = frame.finish()?;
-                match (stack.last_mut(), as_child) {
-                    (Some(parent), Some((name, opts))) => {
+                let (as_child, spec) = frame.finish(&|| path_of(parent, &stack))?;
+                match as_child {
+                    Some((name, opts)) if !stack.is_empty() => {
                         let child = ChildSpec::with_opts(name, wrap(spec), opts);
-                        check_child(&parent.path, &child)?;
-                        parent.built.push(child);
+                        check_child(&|| path_of(parent, &stack), &child)?;
+                        stack.last_mut().expect("non-empty").built.push(child);
                     }
                     _ => return Ok(spec),
                 }
             }
         }
     }
+}
+
+/// The distinguished name of the group at the top of `stack`, built only
+/// for a message: a path per group, built whether or not anything was
+/// wrong, cost an allocation and a copy for each group of a large tree.
+fn path_of<R>(parent: &str, stack: &[Frame<R>]) -> String {
+    stack
+        .iter()
+        .fold(parent.to_owned(), |p, f| join_name(&p, f.name()))
 }
 
 /// The options a child keeps in its spec (`after` is turned into edges).
@@ -84,8 +91,8 @@ fn child_opts(o: &NodeOptions) -> ChildOpts {
 }
 
 /// Checks that need a child's resolved options (its runnable's defaults included).
-fn check_child<R: Leaf>(group: &str, c: &ChildSpec<R>) -> Result<(), Error> {
-    let path = || join_name(group, &c.name);
+fn check_child<R: Leaf>(group: &dyn Fn() -> String, c: &ChildSpec<R>) -> Result<(), Error> {
+    let path = || join_name(&group(), &c.name);
     if c.significant() && c.restart() == Restart::Permanent {
         return Err(invalid(
             &path(),
@@ -103,37 +110,51 @@ type AsChild = (String, ChildOpts);
 
 /// One group being lowered: its checked head and the children done so far.
 struct Frame<R: 'static> {
+    /// The root's name is its spec's; a nested group's is its name as a
+    /// child (in `as_child`), and its spec keeps none.
     spec: GroupSpec<R>,
     built: Vec<ChildSpec<R>>,
     children: std::vec::IntoIter<Decl<R>>,
-    path: String,
     as_child: Option<AsChild>,
 }
 
+impl<R: 'static> Frame<R> {
+    fn name(&self) -> &str {
+        match &self.as_child {
+            Some((name, _)) => name,
+            None => &self.spec.name,
+        }
+    }
+}
+
 impl<R: Leaf + 'static> Frame<R> {
-    fn finish(self) -> Result<(Option<AsChild>, Arc<GroupSpec<R>>), Error> {
+    /// `parent`: the path of the group's parent, for messages.
+    fn finish(
+        self,
+        parent: &dyn Fn() -> String,
+    ) -> Result<(Option<AsChild>, Arc<GroupSpec<R>>), Error> {
+        let path = || join_name(&parent(), self.name());
+        let significant = self.built.iter().any(ChildSpec::significant);
+        if self.spec.auto_shutdown != AutoShutdown::Never && !significant {
+            return Err(invalid(
+                &path(),
+                "`auto_shutdown` needs at least one `significant` child",
+            ));
+        }
+        if self.spec.auto_shutdown == AutoShutdown::Never && significant {
+            // As in OTP: a significant child is a bad combination with
+            // `auto_shutdown` never, since its end could change nothing.
+            return Err(invalid(
+                &path(),
+                "a `significant` child needs `auto_shutdown(any_significant)` or `auto_shutdown(all_significant)` on its group",
+            ));
+        }
         let Frame {
             mut spec,
             built,
             as_child,
-            path,
             ..
         } = self;
-        let significant = built.iter().any(ChildSpec::significant);
-        if spec.auto_shutdown != AutoShutdown::Never && !significant {
-            return Err(invalid(
-                &path,
-                "`auto_shutdown` needs at least one `significant` child",
-            ));
-        }
-        if spec.auto_shutdown == AutoShutdown::Never && significant {
-            // As in OTP: a significant child is a bad combination with
-            // `auto_shutdown` never, since its end could change nothing.
-            return Err(invalid(
-                &path,
-                "a `significant` child needs `auto_shutdown(any_significant)` or `auto_shutdown(all_significant)` on its group",
-            ));
-        }
         spec.children = built;
         Ok((as_child, Arc::new(spec)))
     }
@@ -141,32 +162,38 @@ impl<R: Leaf + 'static> Frame<R> {
 
 /// Checks one level (names, options, `after` edges) and returns the frame
 /// that collects its lowered children.
+///
+/// `parent`: the path of the group's parent, built only for a message.
+/// `as_child`: a nested group's options as a child of its parent.
 fn open<R: 'static>(
     mut g: GroupDecl<R>,
-    parent: &str,
-    as_child: Option<AsChild>,
+    parent: &dyn Fn() -> String,
+    as_child: Option<ChildOpts>,
 ) -> Result<Frame<R>, Error> {
-    let path = join_name(parent, &g.name);
-    check_name(&g.name).map_err(|e| at(e, &path))?;
+    let path = || join_name(&parent(), &g.name);
+    check_name(&g.name).map_err(|e| at(e, &path()))?;
     if g.decay.is_some() && g.intensity.is_some() {
-        return Err(invalid(&path, "`intensity` and `decay` cannot be combined"));
+        return Err(invalid(
+            &path(),
+            "`intensity` and `decay` cannot be combined",
+        ));
     }
     if let Some(Intensity::Limited { within, .. }) = g.intensity {
         if within.is_zero() {
-            return Err(invalid(&path, "`intensity(within)` must be above zero"));
+            return Err(invalid(&path(), "`intensity(within)` must be above zero"));
         }
     }
     if let Some(d) = &g.decay {
         if d.half_life.is_zero() || d.pause.is_zero() || d.threshold.is_nan() || d.threshold <= 0.0
         {
             return Err(invalid(
-                &path,
+                &path(),
                 "`decay` needs a non-zero half_life and pause and a positive threshold",
             ));
         }
     }
     if g.children.is_empty() {
-        return Err(invalid(&path, "a group needs at least one child"));
+        return Err(invalid(&path(), "a group needs at least one child"));
     }
     let (deps, order) = order(&g, &path)?;
     let n = g.children.len();
@@ -186,9 +213,14 @@ fn open<R: 'static>(
         }
     }
     let children = std::mem::take(&mut g.children);
+    let name = std::mem::take(&mut g.name);
+    let (name, as_child) = match as_child {
+        Some(opts) => (Box::default(), Some((name, opts))),
+        None => (name.into_boxed_str(), None),
+    };
     Ok(Frame {
         spec: GroupSpec {
-            name: std::mem::take(&mut g.name).into_boxed_str(),
+            name,
             strategy,
             intensity,
             decay: g.decay,
@@ -201,7 +233,6 @@ fn open<R: 'static>(
         },
         built: Vec::with_capacity(n),
         children: children.into_iter(),
-        path,
         as_child,
     })
 }
@@ -211,16 +242,31 @@ fn open<R: 'static>(
 ///
 /// `deps` is empty when no child has an edge (a parallel group without
 /// `after`, the common case): nothing is allocated for it.
-fn order<R>(g: &GroupDecl<R>, path: &str) -> Result<(Vec<Vec<u32>>, Vec<u32>), Error> {
+fn order<R>(
+    g: &GroupDecl<R>,
+    path: &dyn Fn() -> String,
+) -> Result<(Vec<Vec<u32>>, Vec<u32>), Error> {
     let n = g.children.len();
-    let names: Vec<&str> = g.children.iter().map(Decl::name).collect();
-    for name in &names {
-        check_name(name).map_err(|e| at(e, &join_name(path, name)))?;
+    // A few names on the stack, more in a list.
+    let mut few = [""; Siblings::FEW];
+    let many: Vec<&str>;
+    let names: &[&str] = if n <= Siblings::FEW {
+        for (slot, c) in few.iter_mut().zip(&g.children) {
+            *slot = c.name();
+        }
+        &few[..n]
+    } else {
+        many = g.children.iter().map(Decl::name).collect();
+        &many
+    };
+    for name in names {
+        check_name(name).map_err(|e| at(e, &join_name(&path(), name)))?;
     }
-    let index = Siblings::new(&names).map_err(|name| {
+    let index = Siblings::new(names).map_err(|name| {
+        let path = path();
         Error::new(
             ErrorKind::DuplicateName,
-            Some(join_name(path, name)),
+            Some(join_name(&path, name)),
             format!("`{path}` has two children named `{name}`; sibling names must differ"),
         )
     })?;
@@ -233,20 +279,20 @@ fn order<R>(g: &GroupDecl<R>, path: &str) -> Result<(Vec<Vec<u32>>, Vec<u32>), E
         let after = &child.opts().after;
         if !after.is_empty() && g.kind == GroupKind::Sequential {
             return Err(invalid(
-                &join_name(path, names[i]),
+                &join_name(&path(), names[i]),
                 "`after` is only valid in a parallel group (a sequential group already starts in order)",
             ));
         }
         for a in after {
-            let Some(j) = index.get(&names, a) else {
+            let Some(j) = index.get(names, a) else {
                 return Err(invalid(
-                    &join_name(path, names[i]),
+                    &join_name(&path(), names[i]),
                     &format!("`after({a})` names no sibling of `{}`", names[i]),
                 ));
             };
             if j as usize == i {
                 return Err(invalid(
-                    &join_name(path, a),
+                    &join_name(&path(), a),
                     "a child cannot start after itself",
                 ));
             }
@@ -272,7 +318,7 @@ fn order<R>(g: &GroupDecl<R>, path: &str) -> Result<(Vec<Vec<u32>>, Vec<u32>), E
             }
             let _ = write!(s, "{}", names[*ix as usize]);
         }
-        invalid(path, &format!("`after` edges form a cycle: {s}"))
+        invalid(&path(), &format!("`after` edges form a cycle: {s}"))
     })?;
     // The children's own order needs no list.
     let order = if order.iter().enumerate().all(|(k, &i)| k as u32 == i) {
@@ -301,7 +347,7 @@ impl<'a> Siblings<'a> {
     fn new(names: &[&'a str]) -> Result<Self, &'a str> {
         if names.len() <= Self::FEW {
             for (i, a) in names.iter().enumerate() {
-                if names[..i].contains(a) {
+                if names[..i].iter().any(|b| same(a, b)) {
                     return Err(a);
                 }
             }
@@ -320,10 +366,18 @@ impl<'a> Siblings<'a> {
     /// The position of the sibling named `name` among `names`.
     fn get(&self, names: &[&str], name: &str) -> Option<u32> {
         match self {
-            Siblings::Few => names.iter().position(|n| *n == name).map(|i| i as u32),
+            Siblings::Few => names.iter().position(|n| same(n, name)).map(|i| i as u32),
             Siblings::Many(index) => index.get(name).copied(),
         }
     }
+}
+
+/// Whether two sibling names are the same. Their last bytes first:
+/// siblings are often numbered (`c0`, `c1`, ..), and names of one length
+/// that differ only at the end would otherwise each cost a call to the C
+/// library's `memcmp`.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 /// A hasher for sibling names (short, of our own making, not chosen by an
