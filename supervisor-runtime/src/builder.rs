@@ -35,6 +35,7 @@ use crate::error::Error;
 use crate::spec::decl::{Decl, GroupDecl, GroupKind, LeafDecl, NodeOptions, Opts};
 use crate::spec::lower::lower;
 use crate::spec::model::GroupSpec;
+use crate::spec::name::Name;
 use crate::spec::options::{AutoShutdown, Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
 
 /// A leaf of the tree: a name and a [`Runnable`], with its options.
@@ -47,8 +48,13 @@ pub struct Child(LeafDecl<BoxRunnable>);
 impl Child {
     /// A child named `name` (1–64 characters of `a-z`, `0-9`, `_`, `-`) running `runnable`.
     pub fn new(name: impl Into<String>, runnable: impl Runnable) -> Self {
+        Self::named(Name::Owned(name.into()), runnable)
+    }
+
+    /// A child whose name may be a literal (see [`Name`]).
+    pub(crate) fn named(name: Name, runnable: impl Runnable) -> Self {
         Child(LeafDecl {
-            name: name.into(),
+            name,
             runnable: runnable.boxed(),
             opts: Opts::default(),
         })
@@ -124,12 +130,17 @@ pub struct Group(GroupDecl<BoxRunnable>);
 impl Group {
     /// A group whose children start one after another.
     pub fn sequential(name: impl Into<String>) -> Self {
-        Group(GroupDecl::new(name.into(), GroupKind::Sequential))
+        Self::named(Name::Owned(name.into()), GroupKind::Sequential)
     }
 
     /// A group whose children start all at once.
     pub fn parallel(name: impl Into<String>) -> Self {
-        Group(GroupDecl::new(name.into(), GroupKind::Parallel))
+        Self::named(Name::Owned(name.into()), GroupKind::Parallel)
+    }
+
+    /// A group whose name may be a literal (see [`Name`]).
+    pub(crate) fn named(name: Name, kind: GroupKind) -> Self {
+        Group(GroupDecl::new(name, kind))
     }
 
     fn with(mut self, f: impl FnOnce(&mut GroupDecl<BoxRunnable>)) -> Self {

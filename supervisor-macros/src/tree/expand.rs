@@ -1,9 +1,12 @@
 //! Lowers a checked [`Model`] onto the runtime builder. Only emits.
 //!
-//! The output is one expression of type `Tree`, made only of builder calls a
-//! person could write by hand, through absolute `::supervisor::__private`
-//! paths. Each user expression appears exactly once, as the argument of
-//! `Child::new`, so a type error in it is reported on it.
+//! The output is one expression of type `Tree`, made of builder calls through
+//! absolute `::supervisor::__private` paths: the builder's own, except that
+//! a node is made by `leaf`, `parallel` or `sequential`, which take the
+//! name as the literal it is (`&'static str`, kept without a copy) where
+//! `Child::new` and `Group::parallel` would copy it into a `String`. Each
+//! user expression appears exactly once, as the argument of `leaf`, so a
+//! type error in it is reported on it.
 //!
 //! When a check depends on what a `#[runnable]` declares (see
 //! [`declared`](super::declared)), the leaves it needs are probed for their
@@ -12,8 +15,8 @@
 //! ```text
 //! {
 //!     let __declared0;
-//!     let __tree = Tree::new(Group::parallel("app")
-//!         .child(Child::new("cleanup", {
+//!     let __tree = Tree::new(parallel("app")
+//!         .child(leaf("cleanup", {
 //!             let __child = cleanup();
 //!             __declared0 = (&&Probe(&__child)).__declared();   // DeclaredRestart<K>
 //!             child(__child)
@@ -45,7 +48,7 @@ pub(crate) fn private_at(span: Span) -> TokenStream {
     quote_spanned!(span=> ::supervisor::__private)
 }
 
-/// `Tree::new(Group::..(..).child(..)..)`, followed by the checks on
+/// `Tree::new(parallel(..).child(leaf(..))..)`, followed by the checks on
 /// declared defaults if there are any.
 pub(crate) fn expand(model: &Model) -> TokenStream {
     let p = private();
@@ -121,7 +124,7 @@ fn group(g: &GroupModel) -> TokenStream {
         GroupKind::Sequential => quote!(sequential),
         GroupKind::Parallel => quote!(parallel),
     };
-    let mut t = quote!(#p::Group::#ctor(#name));
+    let mut t = quote!(#p::#ctor(#name));
     if let Some(s) = g.strategy {
         let v = match s {
             Strategy::OneForOne => quote!(OneForOne),
@@ -177,7 +180,7 @@ fn leaf(l: &LeafModel) -> TokenStream {
         None => child_expr(&l.expr),
         Some(i) => probed_child_expr(&l.expr, &slot(i, Span::call_site())),
     };
-    let mut t = quote!(#p::Child::new(#name, #expr));
+    let mut t = quote!(#p::leaf(#name, #expr));
     common(&mut t, &l.common);
     if l.ready_on_start {
         t.extend(quote!(.ready_on_start()));

@@ -141,7 +141,7 @@ impl GroupState {
         let local = if own_name {
             names[0].clone()
         } else {
-            Arc::from(self.child_spec(i).name.as_str())
+            Arc::from(&*self.child_spec(i).name)
         };
         self.link.set_added_name(i, &local);
         let a = self.added();
@@ -332,12 +332,12 @@ impl SpawnedSet {
     }
 
     pub(crate) fn add(&self, spec: ChildSpec) -> Result<(), Error> {
-        let names = vec![Arc::from(spec.name.as_str())];
+        let names = vec![Arc::from(&*spec.name)];
         self.insert(spec, names)
     }
 
     pub(crate) fn add_group(&self, specs: Vec<ChildSpec>) -> Result<(), Error> {
-        let names: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(s.name.as_str())).collect();
+        let names: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(&*s.name)).collect();
         let spec = Arc::new(Spec::spawned_set(specs));
         let child = ChildSpec::anonymous(group_runnable(spec));
         self.insert(child, names)
@@ -411,7 +411,7 @@ impl OpenGroup {
 
     /// Adds a child under its own name; it starts at the group's next turn.
     pub(crate) fn add(&self, spec: ChildSpec) -> Result<(), Error> {
-        let names = vec![Arc::from(spec.name.as_str())];
+        let names = vec![Arc::from(&*spec.name)];
         self.0.add(spec, names)
     }
 
@@ -420,7 +420,7 @@ impl OpenGroup {
     pub(crate) fn add_initial(&self, specs: impl IntoIterator<Item = ChildSpec>) {
         let mut st = self.0.lock();
         for spec in specs {
-            let name: Arc<str> = Arc::from(spec.name.as_str());
+            let name: Arc<str> = Arc::from(&*spec.name);
             if let Err(err) = st.add(spec, vec![name.clone()]) {
                 tracing::warn!(error = %err, key = %name, "keyed child not started");
             }

@@ -365,7 +365,7 @@ impl Context {
     pub fn spawn(&self, name: impl Into<String>, r: impl Runnable) -> Result<(), Error> {
         let name = name.into();
         check_name(&name)?;
-        let spec = ChildSpec::plain(name, r.boxed());
+        let spec = ChildSpec::plain(name.into(), r.boxed());
         self.with_set(|set| set.add(spec))
     }
 
@@ -387,7 +387,7 @@ impl Context {
                     format!("`spawn_group` lists `{name}` twice"),
                 ));
             }
-            specs.push(ChildSpec::plain(name, r.boxed()));
+            specs.push(ChildSpec::plain(name.into(), r.boxed()));
         }
         if specs.is_empty() {
             return Ok(());

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::name::Name;
 use super::options::{AutoShutdown, Backoff, Decay, Intensity, Restart, Shutdown, Strategy};
 
 /// Whether a group starts its children one after another or all at once.
@@ -61,14 +62,14 @@ impl NodeOptions {
 
 /// A declared leaf: a name, what it runs, its options.
 pub(crate) struct LeafDecl<R> {
-    pub(crate) name: String,
+    pub(crate) name: Name,
     pub(crate) runnable: R,
     pub(crate) opts: Opts,
 }
 
 /// A declared group.
 pub(crate) struct GroupDecl<R> {
-    pub(crate) name: String,
+    pub(crate) name: Name,
     pub(crate) kind: GroupKind,
     pub(crate) strategy: Option<Strategy>,
     pub(crate) intensity: Option<Intensity>,
@@ -104,7 +105,7 @@ impl<R> Decl<R> {
 }
 
 impl<R> GroupDecl<R> {
-    pub(crate) fn new(name: String, kind: GroupKind) -> Self {
+    pub(crate) fn new(name: Name, kind: GroupKind) -> Self {
         GroupDecl {
             name,
             kind,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::decl::{Decl, GroupDecl, GroupKind, NodeOptions};
 use super::model::{ChildOpts, ChildSpec, Edges, GroupSpec, Leaf};
-use super::name::{check_name, join_name};
+use super::name::{check_name, join_name, Name};
 use super::options::{AutoShutdown, Intensity, Restart, Strategy};
 use crate::error::{Error, ErrorKind};
 
@@ -106,7 +106,7 @@ fn check_child<R: Leaf>(group: &dyn Fn() -> String, c: &ChildSpec<R>) -> Result<
 }
 
 /// A nested group's name and options as a child of its parent.
-type AsChild = (String, ChildOpts);
+type AsChild = (Name, ChildOpts);
 
 /// One group being lowered: its checked head and the children done so far.
 struct Frame<R: 'static> {
@@ -216,7 +216,7 @@ fn open<R: 'static>(
     let name = std::mem::take(&mut g.name);
     let (name, as_child) = match as_child {
         Some(opts) => (Box::default(), Some((name, opts))),
-        None => (name.into_boxed_str(), None),
+        None => (name.into_owned().into_boxed_str(), None),
     };
     Ok(Frame {
         spec: GroupSpec {

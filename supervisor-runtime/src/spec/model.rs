@@ -4,6 +4,7 @@
 //! nothing of tasks: the engine instantiates it with its `BoxRunnable`
 //! (through the [`Leaf`] trait it reads the runnable's declared defaults).
 
+use super::name::Name;
 use std::time::Duration;
 
 use super::options::{
@@ -86,7 +87,11 @@ impl<R: 'static> GroupSpec<R> {
             ..ChildOpts::default()
         };
         let mut spec = Self::runtime(Strategy::OneForOne, Intensity::Unlimited, Backoff::None);
-        spec.children = vec![ChildSpec::with_opts(root_name.into(), root, opts)];
+        spec.children = vec![ChildSpec::with_opts(
+            root_name.to_owned().into(),
+            root,
+            opts,
+        )];
         spec
     }
 
@@ -115,12 +120,13 @@ pub(crate) struct ChildSpec<R> {
     /// Empty for an anonymous group, whose children take their names directly
     /// under the group's parent.
     ///
-    /// The `String` the caller gave, kept as it is: copying each name into a
-    /// shared string (an allocation, a copy and the original's free per
-    /// child) cost about 250 instructions per child of `build()`. The few
-    /// places that share a name (the keyed children of an open group) make
-    /// their own `Arc<str>` of it.
-    pub(crate) name: String,
+    /// The name as the caller gave it, kept as it is: a literal borrowed,
+    /// a `String` owned. Copying each name into a shared string (an
+    /// allocation, a copy and the original's free per child) cost about 250
+    /// instructions per child of `build()`. The few places that share a
+    /// name (the keyed children of an open group) make their own
+    /// `Arc<str>` of it.
+    pub(crate) name: Name,
     pub(crate) runnable: R,
     opts: Option<Box<ChildOpts>>,
 }
@@ -151,7 +157,7 @@ impl ChildOpts {
 
 impl<R: Leaf> ChildSpec<R> {
     /// A child with the options it sets.
-    pub(crate) fn with_opts(name: String, runnable: R, opts: ChildOpts) -> Self {
+    pub(crate) fn with_opts(name: Name, runnable: R, opts: ChildOpts) -> Self {
         ChildSpec {
             name,
             runnable,
@@ -160,7 +166,7 @@ impl<R: Leaf> ChildSpec<R> {
     }
 
     /// A child with every option at its default.
-    pub(crate) fn plain(name: String, runnable: R) -> Self {
+    pub(crate) fn plain(name: Name, runnable: R) -> Self {
         ChildSpec {
             name,
             runnable,
@@ -179,7 +185,7 @@ impl<R: Leaf> ChildSpec<R> {
 
     /// An anonymous group (`ctx.spawn_group`): no name of its own.
     pub(crate) fn anonymous(runnable: R) -> Self {
-        Self::plain(String::new(), runnable)
+        Self::plain(Name::Borrowed(""), runnable)
     }
 
     fn opt<T>(&self, f: impl FnOnce(&ChildOpts) -> Option<T>) -> Option<T> {

@@ -30,6 +30,11 @@ pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A node's name as a spec keeps it: borrowed when it is a literal of the
+/// program (every name `supervision_tree!` writes), owned otherwise. A
+/// literal then costs no allocation to declare, keep or drop.
+pub(crate) type Name = std::borrow::Cow<'static, str>;
+
 /// `parent.name`; an empty part is left out (the top of a tree has an empty
 /// name, and so has an anonymous spawned group).
 pub(crate) fn join_name(parent: &str, name: &str) -> String {

@@ -240,7 +240,7 @@ impl DynamicGroup {
             restart: Some(self.inner.restart),
             ..ChildOpts::default()
         };
-        ChildSpec::with_opts(key.into(), r, opts)
+        ChildSpec::with_opts(key.to_owned().into(), r, opts)
     }
 
     /// Adds a child under `key` (1–64 characters of `[a-z0-9_-]`); it runs as
