@@ -51,8 +51,25 @@ impl Child {
         Self::named(Name::Owned(name.into()), runnable)
     }
 
-    /// A child whose name may be a literal (see [`Name`]).
-    pub(crate) fn named(name: Name, runnable: impl Runnable) -> Self {
+    /// As [`new`](Child::new), for a name known when the program is
+    /// compiled: the name is kept as the `&'static str` it is, where `new`
+    /// copies it into a `String` (one allocation per child, made when the
+    /// tree is declared and freed when it is dropped). What
+    /// `supervision_tree!` writes for every child.
+    ///
+    /// ```
+    /// # use supervisor_runtime::{Child, Context, Group};
+    /// # async fn worker(ctx: Context) -> Result<(), std::io::Error> { ctx.cancelled().await; Ok(()) }
+    /// let tree = Group::parallel_static("app")
+    ///     .child(Child::new_static("worker", worker))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn new_static(name: &'static str, runnable: impl Runnable) -> Self {
+        Self::named(Name::Borrowed(name), runnable)
+    }
+
+    fn named(name: Name, runnable: impl Runnable) -> Self {
         Child(LeafDecl {
             name,
             runnable: runnable.boxed(),
@@ -138,8 +155,19 @@ impl Group {
         Self::named(Name::Owned(name.into()), GroupKind::Parallel)
     }
 
-    /// A group whose name may be a literal (see [`Name`]).
-    pub(crate) fn named(name: Name, kind: GroupKind) -> Self {
+    /// As [`sequential`](Group::sequential), keeping a name known when the
+    /// program is compiled as it is (see [`Child::new_static`]).
+    pub fn sequential_static(name: &'static str) -> Self {
+        Self::named(Name::Borrowed(name), GroupKind::Sequential)
+    }
+
+    /// As [`parallel`](Group::parallel), keeping a name known when the
+    /// program is compiled as it is (see [`Child::new_static`]).
+    pub fn parallel_static(name: &'static str) -> Self {
+        Self::named(Name::Borrowed(name), GroupKind::Parallel)
+    }
+
+    fn named(name: Name, kind: GroupKind) -> Self {
         Group(GroupDecl::new(name, kind))
     }
 

@@ -21,31 +21,6 @@ use std::marker::PhantomData;
 
 use tokio::task::JoinHandle;
 
-/// A leaf under a literal name: what `supervision_tree!` writes for each
-/// `name: expr`. The name is borrowed, not copied into a `String`.
-#[inline]
-pub fn leaf(name: &'static str, runnable: impl Runnable) -> Child {
-    Child::named(std::borrow::Cow::Borrowed(name), runnable)
-}
-
-/// A sequential group under a literal name (see [`leaf`]).
-#[inline]
-pub fn sequential(name: &'static str) -> Group {
-    Group::named(
-        std::borrow::Cow::Borrowed(name),
-        crate::spec::decl::GroupKind::Sequential,
-    )
-}
-
-/// A parallel group under a literal name (see [`leaf`]).
-#[inline]
-pub fn parallel(name: &'static str) -> Group {
-    Group::named(
-        std::borrow::Cow::Borrowed(name),
-        crate::spec::decl::GroupKind::Parallel,
-    )
-}
-
 /// Gives a closure child its `Context` parameter type, so that
 /// `|ctx| async move { .. }` needs no annotation.
 ///

@@ -1,12 +1,12 @@
 //! Lowers a checked [`Model`] onto the runtime builder. Only emits.
 //!
-//! The output is one expression of type `Tree`, made of builder calls through
-//! absolute `::supervisor::__private` paths: the builder's own, except that
-//! a node is made by `leaf`, `parallel` or `sequential`, which take the
-//! name as the literal it is (`&'static str`, kept without a copy) where
-//! `Child::new` and `Group::parallel` would copy it into a `String`. Each
-//! user expression appears exactly once, as the argument of `leaf`, so a
-//! type error in it is reported on it.
+//! The output is one expression of type `Tree`, made only of builder calls a
+//! person could write by hand, through absolute `::supervisor::__private`
+//! paths. Names are literals, so nodes are made with the builder's
+//! `Child::new_static` and `Group::parallel_static` / `sequential_static`,
+//! which keep a name without copying it. Each user expression appears
+//! exactly once, as the argument of `Child::new_static`, so a type error in
+//! it is reported on it.
 //!
 //! When a check depends on what a `#[runnable]` declares (see
 //! [`declared`](super::declared)), the leaves it needs are probed for their
@@ -15,8 +15,8 @@
 //! ```text
 //! {
 //!     let __declared0;
-//!     let __tree = Tree::new(parallel("app")
-//!         .child(leaf("cleanup", {
+//!     let __tree = Tree::new(Group::parallel_static("app")
+//!         .child(Child::new_static("cleanup", {
 //!             let __child = cleanup();
 //!             __declared0 = (&&Probe(&__child)).__declared();   // DeclaredRestart<K>
 //!             child(__child)
@@ -48,7 +48,7 @@ pub(crate) fn private_at(span: Span) -> TokenStream {
     quote_spanned!(span=> ::supervisor::__private)
 }
 
-/// `Tree::new(parallel(..).child(leaf(..))..)`, followed by the checks on
+/// `Tree::new(Group::..(..).child(..)..)`, followed by the checks on
 /// declared defaults if there are any.
 pub(crate) fn expand(model: &Model) -> TokenStream {
     let p = private();
@@ -121,10 +121,10 @@ fn group(g: &GroupModel) -> TokenStream {
     let p = private();
     let name = LitStr::new(&g.name, g.span);
     let ctor = match g.kind {
-        GroupKind::Sequential => quote!(sequential),
-        GroupKind::Parallel => quote!(parallel),
+        GroupKind::Sequential => quote!(sequential_static),
+        GroupKind::Parallel => quote!(parallel_static),
     };
-    let mut t = quote!(#p::#ctor(#name));
+    let mut t = quote!(#p::Group::#ctor(#name));
     if let Some(s) = g.strategy {
         let v = match s {
             Strategy::OneForOne => quote!(OneForOne),
@@ -180,7 +180,7 @@ fn leaf(l: &LeafModel) -> TokenStream {
         None => child_expr(&l.expr),
         Some(i) => probed_child_expr(&l.expr, &slot(i, Span::call_site())),
     };
-    let mut t = quote!(#p::leaf(#name, #expr));
+    let mut t = quote!(#p::Child::new_static(#name, #expr));
     common(&mut t, &l.common);
     if l.ready_on_start {
         t.extend(quote!(.ready_on_start()));
