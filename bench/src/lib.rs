@@ -249,6 +249,12 @@ pub struct Stat {
     pub max: f64,
     /// Median CPU time of the whole process (both workers and the harness).
     pub cpu: f64,
+    /// The median of this implementation's wall time divided by raw
+    /// tokio's *in the same repetition* (the repetitions take turns, so the
+    /// two ran seconds apart): less moved by the machine's drift over a run
+    /// than the ratio of the two medians. `None` for raw tokio itself, and
+    /// where the two do not have the same repetitions.
+    pub paired: Option<f64>,
 }
 
 impl Stat {
@@ -259,7 +265,18 @@ impl Stat {
             min: wall.iter().copied().fold(f64::INFINITY, f64::min),
             max: wall.iter().copied().fold(0.0, f64::max),
             cpu: median(v.iter().map(|s| s.cpu / per).collect()),
+            paired: None,
         }
+    }
+
+    /// As [`Stat::of`], with the ratio to `base`'s repetitions, one by one
+    /// (see [`Stat::paired`]).
+    fn paired(v: &[Span], per: f64, base: Option<&[Span]>) -> Stat {
+        let mut s = Stat::of(v, per);
+        s.paired = base
+            .filter(|b| b.len() == v.len() && !std::ptr::eq(*b, v))
+            .map(|b| median(v.iter().zip(b).map(|(x, y)| x.wall / y.wall).collect()));
+        s
     }
 }
 
@@ -541,6 +558,8 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
         })
         .collect();
     let turns = |k: usize| (0..m).map(move |j| (k + j) % m);
+    // Raw tokio's index, the base of the paired ratios.
+    let raw = es.iter().position(|e| e.name == raw::Raw::NAME);
     let lists = || -> Vec<Vec<Span>> { (0..m).map(|_| Vec::new()).collect() };
     if cfg.runs("flat") {
         eprintln!("start and stop ...");
@@ -558,8 +577,9 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
         }
         eprintln!("memory ...");
         for (i, e) in es.iter().enumerate().filter(|(_, e)| e.has_flat) {
-            out[i].start = Some(Stat::of(&starts[i], cfg.n as f64));
-            out[i].stop = Some(Stat::of(&stops[i], cfg.n as f64));
+            let n = cfg.n as f64;
+            out[i].start = Some(Stat::paired(&starts[i], n, raw.map(|r| &starts[r][..])));
+            out[i].stop = Some(Stat::paired(&stops[i], n, raw.map(|r| &stops[r][..])));
             if let Some((b, a, left)) = (e.memory)(cfg.mem_n).await {
                 out[i].mem = Some(b);
                 out[i].allocs = Some(a);
@@ -600,8 +620,9 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
                 }
             }
         }
-        for (i, v) in v.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
-            out[i].restart = Some(Stat::of(v, cfg.restart_n as f64));
+        for (i, x) in v.iter().enumerate().filter(|(_, x)| !x.is_empty()) {
+            let base = raw.map(|r| &v[r][..]);
+            out[i].restart = Some(Stat::paired(x, cfg.restart_n as f64, base));
         }
     }
     if cfg.runs("tree") {
@@ -624,8 +645,8 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
         }
         for i in (0..m).filter(|&i| !starts[i].is_empty()) {
             // µs in all.
-            out[i].tree_start = Some(Stat::of(&starts[i], 1e3));
-            out[i].tree_stop = Some(Stat::of(&stops[i], 1e3));
+            out[i].tree_start = Some(Stat::paired(&starts[i], 1e3, raw.map(|r| &starts[r][..])));
+            out[i].tree_stop = Some(Stat::paired(&stops[i], 1e3, raw.map(|r| &stops[r][..])));
         }
     }
     // Long workloads (5 s and 10 s): one run each.

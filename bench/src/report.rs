@@ -24,6 +24,13 @@ fn spread(get: fn(&Results) -> Option<Stat>) -> (String, Get) {
     ("… fastest–slowest".to_owned(), Get::Spread(get))
 }
 
+fn paired(get: fn(&Results) -> Option<f64>) -> (String, Get) {
+    (
+        "… ÷ raw tokio, median of each repetition's own ratio".to_owned(),
+        Get::Value(get, 2, false),
+    )
+}
+
 /// The result tables of one run.
 pub fn markdown(cfg: &Config, rs: &[Results]) -> String {
     let base = rs.iter().find(|r| r.name == "raw tokio");
@@ -59,6 +66,7 @@ pub fn markdown(cfg: &Config, rs: &[Results]) -> String {
         true,
     ));
     rows.push(spread(|r| r.start));
+    rows.push(paired(|r| r.start.and_then(|s| s.paired)));
     rows.push(v(
         "… process CPU, median".into(),
         |r| r.start.map(|s| s.cpu),
@@ -72,6 +80,7 @@ pub fn markdown(cfg: &Config, rs: &[Results]) -> String {
         true,
     ));
     rows.push(spread(|r| r.stop));
+    rows.push(paired(|r| r.stop.and_then(|s| s.paired)));
     rows.push(v(
         "… process CPU, median".into(),
         |r| r.stop.map(|s| s.cpu),
@@ -88,6 +97,7 @@ pub fn markdown(cfg: &Config, rs: &[Results]) -> String {
         true,
     ));
     rows.push(spread(|r| r.restart));
+    rows.push(paired(|r| r.restart.and_then(|s| s.paired)));
     rows.push(v(
         "… process CPU, median".into(),
         |r| r.restart.map(|s| s.cpu),
@@ -125,6 +135,7 @@ pub fn markdown(cfg: &Config, rs: &[Results]) -> String {
         true,
     ));
     rows.push(spread(|r| r.tree_start));
+    rows.push(paired(|r| r.tree_start.and_then(|s| s.paired)));
     rows.push(v(
         "… process CPU, median".into(),
         |r| r.tree_start.map(|s| s.cpu),
@@ -141,6 +152,7 @@ pub fn markdown(cfg: &Config, rs: &[Results]) -> String {
         true,
     ));
     rows.push(spread(|r| r.tree_stop));
+    rows.push(paired(|r| r.tree_stop.and_then(|s| s.paired)));
     rows.push(v(
         "… process CPU, median".into(),
         |r| r.tree_stop.map(|s| s.cpu),
