@@ -388,6 +388,9 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
             {
                 shared.ended.notify_waiters();
             }
+            // The turn's contexts to cancel first: a finished group's
+            // release below must not take them with its buffers.
+            std::mem::swap(&mut st.to_cancel, &mut cancel);
             let finished = st.finished();
             let ended = finished.is_some().then(|| {
                 // The mailbox's buffer too: a note posted later (a context
@@ -396,7 +399,6 @@ pub(crate) async fn run_group(shared: Arc<GroupShared>, own: Option<Context>) ->
                     std::mem::take(&mut link.mail.lock().unwrap_or_else(|p| p.into_inner()).notes);
                 (st.release_finished(), mail)
             });
-            std::mem::swap(&mut st.to_cancel, &mut cancel);
             (
                 st.timers.next_deadline().map(|s| st.instant(s)),
                 finished,

@@ -224,13 +224,19 @@ impl GroupState {
         }
     }
 
-    /// Aborts the task of a stopping child that overran its timeout.
-    pub(crate) fn abort(&mut self, i: u32) {
-        let gen = self.slots[i as usize].gen();
+    /// Aborts the task of child `i`, and tells the tree that its shutdown
+    /// report has something to list.
+    pub(crate) fn abort_task(&mut self, i: u32) {
         self.link.tree.note_unclean();
         if let Some(h) = self.mutate(i, |s| s.transition_to_aborted()) {
             h.abort();
         }
+    }
+
+    /// Aborts the task of a stopping child that overran its timeout.
+    pub(crate) fn abort(&mut self, i: u32) {
+        let gen = self.slots[i as usize].gen();
+        self.abort_task(i);
         tracing::warn!(node = %self.log_name(i), "did not stop in time; aborted");
         self.timers
             .push(self.stamp.after(ABORT_GRACE), i, gen, TimerKind::AbortGrace);

@@ -444,10 +444,7 @@ impl GroupState {
     /// Aborts the first child (the root, in a tree's top group) without waiting.
     pub(crate) fn abort_root(&mut self) {
         if self.slots.first().is_some_and(Slot::running) {
-            self.link.tree.note_unclean();
-            if let Some(h) = self.mutate(0, |s| s.transition_to_aborted()) {
-                h.abort();
-            }
+            self.abort_task(0);
         }
     }
 }
