@@ -270,11 +270,11 @@ impl Stat {
     }
 
     /// As [`Stat::of`], with the ratio to `base`'s repetitions, one by one
-    /// (see [`Stat::paired`]).
+    /// (see [`Stat::paired`]); `base` is `None` for raw tokio itself.
     fn paired(v: &[Span], per: f64, base: Option<&[Span]>) -> Stat {
         let mut s = Stat::of(v, per);
         s.paired = base
-            .filter(|b| b.len() == v.len() && !std::ptr::eq(*b, v))
+            .filter(|b| b.len() == v.len())
             .map(|b| median(v.iter().zip(b).map(|(x, y)| x.wall / y.wall).collect()));
         s
     }
@@ -578,8 +578,9 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
         eprintln!("memory ...");
         for (i, e) in es.iter().enumerate().filter(|(_, e)| e.has_flat) {
             let n = cfg.n as f64;
-            out[i].start = Some(Stat::paired(&starts[i], n, raw.map(|r| &starts[r][..])));
-            out[i].stop = Some(Stat::paired(&stops[i], n, raw.map(|r| &stops[r][..])));
+            let base = raw.filter(|&r| r != i);
+            out[i].start = Some(Stat::paired(&starts[i], n, base.map(|r| &starts[r][..])));
+            out[i].stop = Some(Stat::paired(&stops[i], n, base.map(|r| &stops[r][..])));
             if let Some((b, a, left)) = (e.memory)(cfg.mem_n).await {
                 out[i].mem = Some(b);
                 out[i].allocs = Some(a);
@@ -621,7 +622,7 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
             }
         }
         for (i, x) in v.iter().enumerate().filter(|(_, x)| !x.is_empty()) {
-            let base = raw.map(|r| &v[r][..]);
+            let base = raw.filter(|&r| r != i).map(|r| &v[r][..]);
             out[i].restart = Some(Stat::paired(x, cfg.restart_n as f64, base));
         }
     }
@@ -645,8 +646,9 @@ pub async fn run_all(cfg: &Config) -> Vec<Results> {
         }
         for i in (0..m).filter(|&i| !starts[i].is_empty()) {
             // µs in all.
-            out[i].tree_start = Some(Stat::paired(&starts[i], 1e3, raw.map(|r| &starts[r][..])));
-            out[i].tree_stop = Some(Stat::paired(&stops[i], 1e3, raw.map(|r| &stops[r][..])));
+            let base = raw.filter(|&r| r != i);
+            out[i].tree_start = Some(Stat::paired(&starts[i], 1e3, base.map(|r| &starts[r][..])));
+            out[i].tree_stop = Some(Stat::paired(&stops[i], 1e3, base.map(|r| &stops[r][..])));
         }
     }
     // Long workloads (5 s and 10 s): one run each.
